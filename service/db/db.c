@@ -1,0 +1,178 @@
+#include "db/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+
+struct db {
+  PGconn *conn;
+  bool prepared;
+  bool in_tx;
+  char sqlstate[6];
+  char constraint[64];
+};
+
+static const struct {
+  const char *name;
+  const char *sql;
+} statements[STMT_COUNT] = {
+#define STMT(name, sql) [STMT_##name] = {#name, sql},
+#include "db/statements.def"
+#undef STMT
+};
+
+static __thread struct db *thread_db;
+
+static bool prepare_all(struct db *db) {
+  for (int i = 0; i < STMT_COUNT; i++) {
+    PGresult *r = PQprepare(db->conn, statements[i].name, statements[i].sql, 0, NULL);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+      log_msg(LOG_ERROR, "cannot prepare statement %s: %s", statements[i].name,
+              PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : "?");
+    PQclear(r);
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
+struct db *db_get(void) {
+  struct db *db = thread_db;
+  if (db == NULL) {
+    db = calloc(1, sizeof *db);
+    if (db == NULL)
+      return NULL;
+    thread_db = db;
+  }
+  if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK && db->prepared)
+    return db;
+  /* A dead connection: start over (prepared statements die with it). */
+  if (db->conn != NULL)
+    PQfinish(db->conn);
+  db->prepared = false;
+  db->in_tx = false;
+  db->conn = PQconnectdb(config.database_url);
+  if (PQstatus(db->conn) != CONNECTION_OK) {
+    log_msg(LOG_ERROR, "database connection failed");
+    PQfinish(db->conn);
+    db->conn = NULL;
+    return NULL;
+  }
+  if (!prepare_all(db)) {
+    PQfinish(db->conn);
+    db->conn = NULL;
+    return NULL;
+  }
+  db->prepared = true;
+  return db;
+}
+
+void db_release(void) {
+  struct db *db = thread_db;
+  if (db == NULL)
+    return;
+  if (db->conn != NULL)
+    PQfinish(db->conn);
+  free(db);
+  thread_db = NULL;
+}
+
+static enum db_status classify(struct db *db, PGresult *r) {
+  const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  const char *constraint = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+  snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state ? state : "");
+  snprintf(db->constraint, sizeof db->constraint, "%s", constraint ? constraint : "");
+  if (PQstatus(db->conn) != CONNECTION_OK)
+    return DB_HARD_ERROR;
+  if (state == NULL)
+    return DB_HARD_ERROR;
+  if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+    return DB_SOFT_ERROR;
+  if (strcmp(state, "23505") == 0 || strcmp(state, "23P01") == 0)
+    return DB_CONFLICT;
+  return DB_HARD_ERROR;
+}
+
+enum db_status db_run(struct db *db, enum stmt s, int nparams, const char *const *params,
+                      PGresult **res) {
+  *res = NULL;
+  PGresult *r = PQexecPrepared(db->conn, statements[s].name, nparams, params, NULL, NULL, 0);
+  switch (PQresultStatus(r)) {
+  case PGRES_TUPLES_OK:
+    *res = r;
+    return PQntuples(r) > 0 ? DB_OK : DB_NOT_FOUND;
+  case PGRES_COMMAND_OK:
+    *res = r;
+    return DB_OK;
+  default:
+    break;
+  }
+  enum db_status st = classify(db, r);
+  if (st == DB_HARD_ERROR) {
+    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    /* The message never holds parameters (BSNs), only the server's text. */
+    log_msg(LOG_ERROR, "statement %s failed: %s %s", statements[s].name, db->sqlstate,
+            msg ? msg : PQerrorMessage(db->conn));
+  }
+  PQclear(r);
+  return st;
+}
+
+const char *db_last_sqlstate(struct db *db) { return db->sqlstate; }
+const char *db_last_constraint(struct db *db) { return db->constraint; }
+
+static enum db_status simple(struct db *db, enum stmt s) {
+  PGresult *r;
+  enum db_status st = db_run(db, s, 0, NULL, &r);
+  PQclear(r);
+  return st;
+}
+
+enum db_status db_begin(struct db *db) {
+  enum db_status st = simple(db, STMT_BEGIN);
+  db->in_tx = st == DB_OK;
+  return st;
+}
+
+enum db_status db_commit(struct db *db) {
+  enum db_status st = simple(db, STMT_COMMIT);
+  db->in_tx = false;
+  return st;
+}
+
+void db_rollback(struct db *db) {
+  if (PQstatus(db->conn) == CONNECTION_OK)
+    simple(db, STMT_ROLLBACK);
+  db->in_tx = false;
+}
+
+void db_assert_idle(void) {
+#ifndef NDEBUG
+  struct db *db = thread_db;
+  if (db != NULL && (db->in_tx || (db->conn != NULL && PQtransactionStatus(db->conn) == PQTRANS_INTRANS))) {
+    log_msg(LOG_ERROR, "a handler returned with a transaction open");
+    abort();
+  }
+#endif
+}
+
+int db_schema_version(struct db *db) {
+  PGresult *r;
+  if (db_run(db, STMT_SCHEMA_VERSION, 0, NULL, &r) != DB_OK)
+    return -1;
+  int v = (int)db_int(r, 0, 0);
+  PQclear(r);
+  return v;
+}
+
+long long db_int(const PGresult *r, int row, int col) {
+  return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+const char *db_text(const PGresult *r, int row, int col) {
+  return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}

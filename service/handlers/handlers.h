@@ -1,0 +1,20 @@
+/* One function per endpoint; the route table (http/routes.c) binds them. */
+#ifndef MACHTIGEN_HANDLERS_H
+#define MACHTIGEN_HANDLERS_H
+
+#include "http/server.h"
+
+enum MHD_Result health_live(struct request *rq);
+enum MHD_Result health_ready(struct request *rq);
+enum MHD_Result metrics_get(struct request *rq);
+
+enum MHD_Result services_list(struct request *rq);
+
+enum MHD_Result mandates_create(struct request *rq);
+enum MHD_Result mandates_list(struct request *rq);
+enum MHD_Result mandates_get(struct request *rq);
+enum MHD_Result mandates_accept(struct request *rq);
+enum MHD_Result mandates_decline(struct request *rq);
+enum MHD_Result mandates_revoke(struct request *rq);
+
+#endif

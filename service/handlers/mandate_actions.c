@@ -1,0 +1,143 @@
+/* POST /v1/mandates/{id}/accept | decline | revoke: state changes by a
+ * party, guarded by If-Match and the domain's state machine. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/mandates_db.h"
+#include "handlers/handlers.h"
+#include "handlers/mandate_json.h"
+#include "http/json_spec.h"
+
+struct action_ctx {
+  struct request *rq;
+  enum mandate_action action;
+  const char *id;
+  int expected_version;
+  const char *reason;
+  struct mandate m;
+};
+
+static struct tx_outcome outcome(enum db_status st, enum err err, const char *detail) {
+  return (struct tx_outcome){st, err, NULL, detail};
+}
+
+static enum err transition_err(enum transition_result tr) {
+  switch (tr) {
+  case TR_FORBIDDEN:
+    return ERR_ACTION_FORBIDDEN;
+  case TR_CONFLICT:
+    return ERR_STATE_CONFLICT;
+  case TR_LAPSED:
+    return ERR_REQUEST_LAPSED;
+  case TR_OK:
+    break;
+  }
+  return ERR_NONE;
+}
+
+/* Accepting a request grants it: the same rules as a principal's grant. */
+static struct tx_outcome accept_checks(struct db *db, struct action_ctx *c, enum mandate_role actor) {
+  if (c->m.valid_until <= now_usec())
+    return outcome(DB_OK, ERR_STATE_CONFLICT, "The period of this mandate has already ended.");
+  if (actor != ROLE_PRINCIPAL)
+    return outcome(DB_OK, ERR_NONE, NULL);
+  struct service s;
+  enum db_status st = db_service_get(db, c->m.service, &s);
+  if (st != DB_OK)
+    return outcome(st == DB_NOT_FOUND ? DB_HARD_ERROR : st, ERR_NONE, NULL);
+  if (c->rq->who.loa < s.min_loa)
+    return outcome(DB_OK, ERR_LOA_TOO_LOW, NULL);
+  st = db_mandate_legal_exists(db, c->m.principal, c->m.service, c->m.valid_from, c->m.valid_until);
+  if (st == DB_OK)
+    return outcome(DB_OK, ERR_LEGAL_MANDATE_EXISTS, NULL);
+  return outcome(st == DB_NOT_FOUND ? DB_OK : st, ERR_NONE, NULL);
+}
+
+static struct tx_outcome action_tx(struct db *db, void *ctx) {
+  struct action_ctx *c = ctx;
+  const char *caller = c->rq->who.party.id;
+  enum db_status st = db_mandate_get(db, c->id, caller, true, &c->m);
+  if (st != DB_OK)
+    return outcome(st, ERR_NONE, NULL);
+  if (c->m.version != c->expected_version)
+    return outcome(DB_OK, ERR_PRECONDITION_FAILED, NULL);
+  enum mandate_role actor =
+      strcmp(c->m.principal, caller) == 0 ? ROLE_PRINCIPAL : ROLE_REPRESENTATIVE;
+  enum mandate_status next;
+  enum transition_result tr = mandate_transition(c->m.status, c->m.initiated_by, actor, c->action,
+                                                 c->m.created_at, now_usec(), &next);
+  if (tr != TR_OK)
+    return outcome(DB_OK, transition_err(tr), NULL);
+  if (c->action == MA_ACCEPT) {
+    struct tx_outcome out = accept_checks(db, c, actor);
+    if (out.st != DB_OK || out.err != ERR_NONE)
+      return out;
+  }
+  st = db_mandate_set_status(db, c->id, next, c->reason, &c->m);
+  if (st == DB_CONFLICT)
+    return outcome(DB_OK, ERR_MANDATE_OVERLAP, NULL);
+  if (st != DB_OK)
+    return outcome(st, ERR_NONE, NULL);
+  char event[40];
+  snprintf(event, sizeof event, "mandate_%s", mandate_action_name(c->action));
+  json_t *detail = json_pack("{s:s?}", "reason", c->reason);
+  char *detail_text = json_dumps(detail, JSON_COMPACT);
+  json_decref(detail);
+  struct audit_event e = {
+      .event = event,
+      .mandate_id = c->m.id,
+      .principal = c->m.principal,
+      .actor = caller,
+      .actor_employee = c->rq->who.employee,
+      .service = c->m.service,
+      .detail_json = detail_text,
+  };
+  st = db_audit(db, &e);
+  free(detail_text);
+  return outcome(st, ERR_NONE, NULL);
+}
+
+/* If-Match: "N" or W/"N" (the ETag we sent).  -1 when unusable. */
+static int if_match_version(const char *h) {
+  if (strncmp(h, "W/", 2) == 0)
+    h += 2;
+  size_t len = strlen(h);
+  if (len < 3 || len > 12 || h[0] != '"' || h[len - 1] != '"')
+    return -1;
+  int v = 0;
+  for (size_t i = 1; i + 1 < len; i++) {
+    if (h[i] < '0' || h[i] > '9')
+      return -1;
+    v = v * 10 + (h[i] - '0');
+  }
+  return v;
+}
+
+static enum MHD_Result mandate_action(struct request *rq, enum mandate_action action) {
+  struct action_ctx c = {.rq = rq, .action = action, .id = rq->params[0]};
+  if (!uuid_valid(c.id))
+    return reply_problem(rq, ERR_MANDATE_NOT_FOUND, NULL, NULL);
+  if (rq->json != NULL) {
+    const struct json_field spec[] = {
+        {"reason", SPEC_STRING, &c.reason, false, 500, NULL},
+        JSON_FIELD_END,
+    };
+    struct spec_error e;
+    if (!json_spec_parse(rq->json, spec, &e))
+      return reply_problem(rq, e.err, NULL, e.field);
+  }
+  const char *if_match = request_header(rq, MHD_HTTP_HEADER_IF_MATCH);
+  if (if_match == NULL)
+    return reply_problem(rq, ERR_PRECONDITION_REQUIRED, NULL, NULL);
+  c.expected_version = if_match_version(if_match);
+  if (c.expected_version < 0)
+    return reply_problem(rq, ERR_PRECONDITION_FAILED, NULL, NULL);
+  if (!run_tx(rq, action_tx, &c))
+    return MHD_YES;
+  return reply_mandate(rq, MHD_HTTP_OK, &c.m);
+}
+
+enum MHD_Result mandates_accept(struct request *rq) { return mandate_action(rq, MA_ACCEPT); }
+enum MHD_Result mandates_decline(struct request *rq) { return mandate_action(rq, MA_DECLINE); }
+enum MHD_Result mandates_revoke(struct request *rq) { return mandate_action(rq, MA_REVOKE); }

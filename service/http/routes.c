@@ -1,0 +1,22 @@
+/* The route table: every endpoint of the service in one screen.  The
+ * dispatcher (server.c) answers 404, 405 with Allow, 413, 414, 415 and 401
+ * from it, so handlers never re-check those. */
+#include "handlers/handlers.h"
+
+const struct route routes[] = {
+    /* method    path                          handler          body                auth */
+    {HTTP_GET, "/healthz", health_live, BODY_NONE, AUTH_NONE, 0},
+    {HTTP_GET, "/readyz", health_ready, BODY_NONE, AUTH_NONE, 0},
+    {HTTP_GET, "/metrics", metrics_get, BODY_NONE, AUTH_NONE, 0},
+
+    {HTTP_GET, "/v1/services", services_list, BODY_NONE, AUTH_NONE, 0},
+
+    {HTTP_POST, "/v1/mandates", mandates_create, BODY_JSON, AUTH_CITIZEN, 0},
+    {HTTP_GET, "/v1/mandates", mandates_list, BODY_NONE, AUTH_CITIZEN, 0},
+    {HTTP_GET, "/v1/mandates/{}", mandates_get, BODY_NONE, AUTH_CITIZEN, 0},
+    {HTTP_POST, "/v1/mandates/{}/accept", mandates_accept, BODY_JSON_OPTIONAL, AUTH_CITIZEN, 0},
+    {HTTP_POST, "/v1/mandates/{}/decline", mandates_decline, BODY_JSON_OPTIONAL, AUTH_CITIZEN, 0},
+    {HTTP_POST, "/v1/mandates/{}/revoke", mandates_revoke, BODY_JSON_OPTIONAL, AUTH_CITIZEN, 0},
+};
+
+const size_t route_count = sizeof routes / sizeof routes[0];

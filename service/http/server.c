@@ -1,0 +1,278 @@
+#include "http/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "config.h"
+#include "db/db.h"
+#include "log.h"
+
+struct server {
+  struct MHD_Daemon *daemon;
+};
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static enum http_method method_of(const char *m) {
+  static const struct {
+    const char *name;
+    enum http_method method;
+  } methods[] = {{"GET", HTTP_GET},       {"HEAD", HTTP_HEAD},   {"POST", HTTP_POST},
+                 {"PUT", HTTP_PUT},       {"DELETE", HTTP_DELETE}, {"PATCH", HTTP_PATCH}};
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    if (strcmp(m, methods[i].name) == 0)
+      return methods[i].method;
+  return HTTP_OTHER;
+}
+
+static const char *method_name(enum http_method m) {
+  static const char *names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OTHER"};
+  return names[m];
+}
+
+/* Matches url against a pattern segment by segment; {} takes one non-empty
+ * segment of at most 79 bytes into rq->params. */
+static bool path_match(const char *pattern, const char *url, struct request *rq) {
+  size_t nparams = 0;
+  const char *p = pattern, *u = url;
+  while (*p != '\0' && *u != '\0') {
+    if (p[0] == '{' && p[1] == '}') {
+      const char *end = strchr(u, '/');
+      size_t len = end ? (size_t)(end - u) : strlen(u);
+      if (len == 0 || len >= sizeof rq->param_buf[0] || nparams == MAX_PATH_PARAMS)
+        return false;
+      if (rq != NULL) {
+        memcpy(rq->param_buf[nparams], u, len);
+        rq->param_buf[nparams][len] = '\0';
+        rq->params[nparams] = rq->param_buf[nparams];
+      }
+      nparams++;
+      p += 2;
+      u += len;
+    } else if (*p == *u) {
+      p++;
+      u++;
+    } else {
+      return false;
+    }
+  }
+  return *p == '\0' && *u == '\0';
+}
+
+/* Finds the route for method + url.  When the path exists with other
+ * methods only, *allow lists them (for 405). */
+static const struct route *route_find(enum http_method method, const char *url, struct request *rq,
+                                      char *allow, size_t allowlen) {
+  allow[0] = '\0';
+  for (size_t i = 0; i < route_count; i++) {
+    if (!path_match(routes[i].pattern, url, NULL))
+      continue;
+    if (routes[i].method == method || (method == HTTP_HEAD && routes[i].method == HTTP_GET)) {
+      path_match(routes[i].pattern, url, rq);
+      return &routes[i];
+    }
+    if (strstr(allow, method_name(routes[i].method)) == NULL) {
+      if (allow[0] != '\0')
+        strncat(allow, ", ", allowlen - strlen(allow) - 1);
+      strncat(allow, method_name(routes[i].method), allowlen - strlen(allow) - 1);
+    }
+  }
+  return NULL;
+}
+
+static bool content_type_is_json(const char *ct) {
+  if (ct == NULL)
+    return false;
+  size_t n = strlen("application/json");
+  if (strncasecmp(ct, "application/json", n) != 0)
+    return false;
+  /* Allow parameters such as "; charset=utf-8", nothing else glued on. */
+  return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static enum MHD_Result authenticate(struct request *rq) {
+  const char *authz = request_header(rq, MHD_HTTP_HEADER_AUTHORIZATION);
+  if (authz == NULL || strncasecmp(authz, "Bearer ", 7) != 0 || authz[7] == '\0')
+    return reply_problem(rq, ERR_IDENTITY_MISSING, NULL, NULL);
+  const char *token = authz + 7;
+  const char *reason = NULL;
+  switch (identity_verify(token, strlen(token), &rq->who, &reason)) {
+  case IDENT_OK:
+    log_pseudonym(rq->who.party.id, rq->actor_pseudonym, sizeof rq->actor_pseudonym);
+    return MHD_YES;
+  case IDENT_EXPIRED:
+    return reply_problem(rq, ERR_IDENTITY_EXPIRED, NULL, NULL);
+  case IDENT_UNAVAILABLE:
+    return reply_problem(rq, ERR_SERVICE_UNAVAILABLE, "The identity provider's keys could not be loaded.", NULL);
+  case IDENT_INVALID:
+    break;
+  }
+  log_msg(LOG_INFO, "identity token refused: %s", reason ? reason : "invalid");
+  return reply_problem(rq, ERR_IDENTITY_INVALID, NULL, NULL);
+}
+
+/* Runs the handler once the whole body is in.  Every early answer here is
+ * a problem+json, so handlers never re-check size, type or identity. */
+static enum MHD_Result dispatch(struct request *rq) {
+  const struct route *r = rq->route;
+  if (rq->body_too_large)
+    return reply_problem(rq, ERR_PAYLOAD_TOO_LARGE, NULL, NULL);
+  if (rq->body_len > 0) {
+    if (r->body == BODY_NONE)
+      return reply_problem(rq, ERR_PAYLOAD_TOO_LARGE, "This request takes no body.", NULL);
+    if (!content_type_is_json(request_header(rq, MHD_HTTP_HEADER_CONTENT_TYPE)))
+      return reply_problem(rq, ERR_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
+    json_error_t jerr;
+    rq->json = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (rq->json == NULL)
+      return reply_problem(rq, ERR_MALFORMED_JSON, jerr.text, NULL);
+  } else if (r->body == BODY_JSON) {
+    return reply_problem(rq, ERR_MALFORMED_JSON, "The request body is empty.", NULL);
+  }
+  if (r->auth == AUTH_CITIZEN) {
+    enum MHD_Result ret = authenticate(rq);
+    if (rq->status != 0)
+      return ret;
+  }
+  enum MHD_Result ret = r->handler(rq);
+  db_assert_idle();
+  return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
+  struct request *rq = *con_cls;
+  if (rq == NULL) {
+    rq = calloc(1, sizeof *rq);
+    if (rq == NULL)
+      return MHD_NO;
+    *con_cls = rq;
+    rq->conn = conn;
+    rq->started_ms = now_ms();
+    rq->method = method_of(method);
+    rq->method_text = rq->method == HTTP_OTHER ? "OTHER" : method;
+    rq->url = url;
+    if (strlen(url) > MAX_URL_BYTES)
+      return MHD_YES; /* answered 414 once the body (if any) is drained */
+    char allow[64];
+    rq->route = route_find(rq->method, url, rq, allow, sizeof allow);
+    if (rq->route == NULL)
+      return MHD_YES; /* 404 or 405 once the body (if any) is drained */
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    size_t cap = rq->route->body_cap ? rq->route->body_cap : DEFAULT_BODY_CAP;
+    if (cl != NULL && strtoull(cl, NULL, 10) > cap) {
+      /* Answer now; MHD closes the connection instead of reading it all. */
+      rq->body_too_large = true;
+      return reply_problem(rq, ERR_PAYLOAD_TOO_LARGE, NULL, NULL);
+    }
+    return MHD_YES;
+  }
+
+  if (*upload_data_size != 0) {
+    /* Accumulate up to the route's cap; past it, answer 413 at once. */
+    size_t cap = rq->route && rq->route->body_cap ? rq->route->body_cap : DEFAULT_BODY_CAP;
+    size_t n = *upload_data_size;
+    *upload_data_size = 0;
+    if (rq->route != NULL && !rq->body_too_large) {
+      if (rq->body_len + n > cap) {
+        rq->body_too_large = true;
+        free(rq->body);
+        rq->body = NULL;
+        rq->body_len = 0;
+        return reply_problem(rq, ERR_PAYLOAD_TOO_LARGE, NULL, NULL);
+      } else {
+        char *grown = realloc(rq->body, rq->body_len + n + 1);
+        if (grown == NULL)
+          return MHD_NO;
+        rq->body = grown;
+        memcpy(rq->body + rq->body_len, upload_data, n);
+        rq->body_len += n;
+        rq->body[rq->body_len] = '\0';
+      }
+    }
+    return MHD_YES;
+  }
+
+  if (rq->status != 0)
+    return MHD_YES; /* already answered */
+  if (strlen(url) > MAX_URL_BYTES)
+    return reply_problem(rq, ERR_URI_TOO_LONG, NULL, NULL);
+  if (rq->route == NULL) {
+    char allow[64];
+    route_find(rq->method, url, NULL, allow, sizeof allow);
+    if (allow[0] != '\0')
+      return reply_problem_allow(rq, allow);
+    return reply_problem(rq, ERR_ROUTE_NOT_FOUND, NULL, NULL);
+  }
+  return dispatch(rq);
+}
+
+/* Answers by status class, for /metrics. */
+static unsigned long long answered[6];
+
+void http_metrics_text(char *buf, size_t len) {
+  int n = snprintf(buf, len,
+                   "# HELP machtigen_http_responses_total HTTP responses by status class.\n"
+                   "# TYPE machtigen_http_responses_total counter\n");
+  for (int c = 1; c <= 5 && n > 0 && (size_t)n < len; c++)
+    n += snprintf(buf + n, len - (size_t)n, "machtigen_http_responses_total{class=\"%dxx\"} %llu\n", c,
+                  __atomic_load_n(&answered[c], __ATOMIC_RELAXED));
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  struct request *rq = *con_cls;
+  if (rq == NULL)
+    return;
+  if (rq->status >= 100 && rq->status < 600)
+    __atomic_fetch_add(&answered[rq->status / 100], 1, __ATOMIC_RELAXED);
+  if (rq->status != 0)
+    log_request(rq->method_text, rq->url, rq->status, rq->code, now_ms() - rq->started_ms,
+                rq->actor_pseudonym);
+  json_decref(rq->json);
+  free(rq->body);
+  free(rq);
+  *con_cls = NULL;
+}
+
+struct server *server_start(char *err, size_t errlen) {
+  struct server *s = calloc(1, sizeof *s);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(config.listen_port)};
+  if (inet_pton(AF_INET, strcmp(config.listen_host, "localhost") == 0 ? "127.0.0.1" : config.listen_host,
+                &addr.sin_addr) != 1) {
+    snprintf(err, errlen, "MACHTIGEN_LISTEN host must be an IPv4 address: %s", config.listen_host);
+    free(s);
+    return NULL;
+  }
+  s->daemon = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, config.listen_port, NULL,
+      NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+      MHD_OPTION_THREAD_POOL_SIZE, config.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+      config.connection_timeout, MHD_OPTION_CONNECTION_LIMIT, config.max_connections,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
+      on_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+  if (s->daemon == NULL) {
+    snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this machine)", config.listen);
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+void server_stop(struct server *s) {
+  if (s == NULL)
+    return;
+  /* Stop accepting first, then let open requests finish. */
+  MHD_quiesce_daemon(s->daemon);
+  MHD_stop_daemon(s->daemon);
+  free(s);
+}

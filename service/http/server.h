@@ -1,0 +1,99 @@
+/* The HTTP layer: libmicrohttpd glue, the route table and replies.
+ * Handlers get a struct request with the body already accumulated (up to
+ * the route's cap) and parsed, the caller authenticated as the route
+ * demands, and path parameters split out.  They answer with one of the
+ * reply_* functions exactly once. */
+#ifndef MACHTIGEN_SERVER_H
+#define MACHTIGEN_SERVER_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "auth/identity.h"
+#include "http/errors.h"
+
+#define MAX_PATH_PARAMS 2
+#define MAX_URL_BYTES 8192
+#define DEFAULT_BODY_CAP (64 * 1024)
+
+enum http_method { HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_PATCH, HTTP_OTHER };
+
+enum route_auth {
+  AUTH_NONE,    /* public */
+  AUTH_CITIZEN, /* Authorization: Bearer <identity token> */
+};
+
+enum route_body {
+  BODY_NONE,          /* a body is refused with 413 */
+  BODY_JSON,          /* application/json required */
+  BODY_JSON_OPTIONAL, /* empty, or application/json */
+};
+
+struct request;
+typedef enum MHD_Result (*handler_fn)(struct request *rq);
+
+struct route {
+  enum http_method method;
+  const char *pattern; /* "/v1/mandates/{}/accept": {} is one path segment */
+  handler_fn handler;
+  enum route_body body;
+  enum route_auth auth;
+  size_t body_cap; /* 0: DEFAULT_BODY_CAP */
+};
+
+extern const struct route routes[];
+extern const size_t route_count;
+
+struct request {
+  struct MHD_Connection *conn;
+  const struct route *route;
+  enum http_method method;
+  const char *method_text;
+  const char *url; /* path without query */
+  const char *params[MAX_PATH_PARAMS];
+  char param_buf[MAX_PATH_PARAMS][80];
+
+  char *body;
+  size_t body_len;
+  bool body_too_large;
+  json_t *json; /* parsed body, NULL when empty */
+
+  struct identity who; /* valid for AUTH_CITIZEN routes */
+  char actor_pseudonym[17];
+
+  unsigned status; /* set by reply_* for the access log */
+  const char *code;
+  double started_ms;
+};
+
+/* Replies.  All return the MHD_queue_response result. */
+enum MHD_Result reply_json(struct request *rq, unsigned status, json_t *body /* stolen */);
+enum MHD_Result reply_json_etag(struct request *rq, unsigned status, json_t *body, int version,
+                                const char *location);
+enum MHD_Result reply_text(struct request *rq, unsigned status, const char *content_type,
+                           const char *text);
+/* problem+json from the registry; detail may be NULL (then the title),
+ * field names the JSON field or query parameter at fault (or NULL). */
+enum MHD_Result reply_problem(struct request *rq, enum err e, const char *detail, const char *field);
+
+/* 405 with an Allow header listing the methods the path takes. */
+enum MHD_Result reply_problem_allow(struct request *rq, const char *allow);
+
+/* Query string access (bounded; NULL when absent). */
+const char *request_query(struct request *rq, const char *name);
+const char *request_header(struct request *rq, const char *name);
+/* true when every query parameter is in allowed (NULL-terminated); else
+ * *bad names the first unknown one. */
+bool request_query_only(struct request *rq, const char *const *allowed, const char **bad);
+
+/* Prometheus text of the request counters. */
+void http_metrics_text(char *buf, size_t len);
+
+struct server;
+struct server *server_start(char *err, size_t errlen);
+/* Stops accepting, lets in-flight requests finish, frees everything. */
+void server_stop(struct server *s);
+
+#endif

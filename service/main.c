@@ -1,0 +1,166 @@
+/* machtigend: configuration and subcommands only. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "auth/identity.h"
+#include "config.h"
+#include "db/clients_db.h"
+#include "db/db.h"
+#include "http/server.h"
+#include "log.h"
+
+static int usage(void) {
+  fprintf(stderr,
+          "usage: machtigend serve\n"
+          "       machtigend migrate\n"
+          "       machtigend clients add --name NAME --role admin|portal\n"
+          "                              [--audience AUD] [--services code,code]\n"
+          "Configuration comes from the environment (see README.md).\n");
+  return 2;
+}
+
+static int cmd_migrate(void) {
+  if (!config_load(NEED_DATABASE))
+    return 1;
+  return db_migrate(config.database_url) ? 0 : 1;
+}
+
+/* Refuses to serve a schema this binary was not built for. */
+static bool schema_matches(void) {
+  struct db *db = db_get();
+  if (db == NULL) {
+    fprintf(stderr, "machtigend: cannot connect to MACHTIGEN_DATABASE_URL (or a statement failed to prepare: is the schema migrated?)\n");
+    return false;
+  }
+  int have = db_schema_version(db), want = db_schema_version_known();
+  db_release();
+  if (have != want) {
+    fprintf(stderr, "machtigend: database schema version is %d, this binary needs %d: run `machtigend migrate`\n",
+            have, want);
+    return false;
+  }
+  return true;
+}
+
+static int cmd_serve(void) {
+  if (!config_load(NEED_DATABASE | NEED_SERVE))
+    return 1;
+  if (!schema_matches())
+    return 1;
+  struct identity_config idc = {
+      .issuer = config.idp_issuer,
+      .audience = config.idp_audience,
+      .bsn_claim = config.idp_bsn_claim,
+      .leeway_seconds = 60,
+  };
+  char err[256];
+  if (!identity_init(&idc, err, sizeof err)) {
+    fprintf(stderr, "machtigend: MACHTIGEN_IDP_ISSUER: %s\n", err);
+    return 1;
+  }
+  /* Block the stop signals in every thread; main waits for them. */
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  struct server *s = server_start(err, sizeof err);
+  if (s == NULL) {
+    fprintf(stderr, "machtigend: %s\n", err);
+    return 1;
+  }
+  log_msg(LOG_INFO, "listening on %s with %u threads", config.listen, config.threads);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  log_msg(LOG_INFO, "stopping on signal %d: finishing open requests", sig);
+  server_stop(s);
+  identity_shutdown();
+  log_msg(LOG_INFO, "stopped");
+  return 0;
+}
+
+static bool services_literal(const char *list, char *out, size_t len) {
+  size_t n = strlen(list);
+  if (n + 3 > len)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char ch = list[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == ','))
+      return false;
+  }
+  snprintf(out, len, "{%s}", list);
+  return true;
+}
+
+static int cmd_clients_add(int argc, char **argv) {
+  const char *name = NULL, *role = NULL, *audience = NULL, *services = NULL;
+  for (int i = 0; i < argc; i++) {
+    const char **slot = strcmp(argv[i], "--name") == 0       ? &name
+                        : strcmp(argv[i], "--role") == 0     ? &role
+                        : strcmp(argv[i], "--audience") == 0 ? &audience
+                        : strcmp(argv[i], "--services") == 0 ? &services
+                                                             : NULL;
+    if (slot == NULL || i + 1 >= argc) {
+      fprintf(stderr, "machtigend clients add: unknown or incomplete option %s\n", argv[i]);
+      return usage();
+    }
+    *slot = argv[++i];
+  }
+  if (name == NULL || role == NULL || (strcmp(role, "admin") != 0 && strcmp(role, "portal") != 0)) {
+    fprintf(stderr, "machtigend clients add: --name and --role admin|portal are required\n");
+    return 2;
+  }
+  if (strcmp(role, "portal") == 0 && audience == NULL) {
+    fprintf(stderr, "machtigend clients add: a portal needs --audience (the aud of its tokens)\n");
+    return 2;
+  }
+  char services_array[2048] = "{}";
+  if (services != NULL && !services_literal(services, services_array, sizeof services_array)) {
+    fprintf(stderr, "machtigend clients add: --services takes service codes separated by commas\n");
+    return 2;
+  }
+  if (!config_load(NEED_DATABASE))
+    return 1;
+  struct db *db = db_get();
+  if (db == NULL) {
+    fprintf(stderr, "machtigend clients add: cannot connect to the database (migrated?)\n");
+    return 1;
+  }
+  char id[CLIENT_ID_LEN + 1], secret[CLIENT_SECRET_LEN + 1], hash[65];
+  if (!client_new_credentials(id, secret) || !client_secret_hash_hex(secret, hash)) {
+    fprintf(stderr, "machtigend clients add: no randomness\n");
+    return 1;
+  }
+  enum db_status st = db_client_insert(db, id, name, role, hash, audience, services_array);
+  db_release();
+  if (st != DB_OK) {
+    fprintf(stderr, "machtigend clients add: could not store the client\n");
+    return 1;
+  }
+  /* The secret is shown this once; only its hash is kept. */
+  printf("client_id=%s\nclient_secret=%s\n", id, secret);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return usage();
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int rc;
+  if (strcmp(argv[1], "serve") == 0 && argc == 2)
+    rc = cmd_serve();
+  else if (strcmp(argv[1], "migrate") == 0 && argc == 2)
+    rc = cmd_migrate();
+  else if (argc >= 3 && strcmp(argv[1], "clients") == 0 && strcmp(argv[2], "add") == 0)
+    rc = cmd_clients_add(argc - 3, argv + 3);
+  else
+    rc = usage();
+  curl_global_cleanup();
+  return rc;
+}
