@@ -12,13 +12,15 @@
 #include "db/db.h"
 #include "http/server.h"
 #include "log.h"
+#include "tokens/signer.h"
 
 static int usage(void) {
   fprintf(stderr,
           "usage: machtigend serve\n"
           "       machtigend migrate\n"
           "       machtigend clients add --name NAME --role admin|portal\n"
-          "                              [--audience AUD] [--services code,code]\n"
+          "                              [--audience AUD] [--services code,code] [--jwk FILE]\n"
+          "       machtigend keys rotate | list | prune [--force]\n"
           "Configuration comes from the environment (see README.md).\n");
   return 2;
 }
@@ -58,6 +60,10 @@ static int cmd_serve(void) {
       .leeway_seconds = 60,
   };
   char err[256];
+  if (!signer_init(config.key_dir, err, sizeof err)) {
+    fprintf(stderr, "machtigend: MACHTIGEN_KEY_DIR: %s\n", err);
+    return 1;
+  }
   if (!identity_init(&idc, err, sizeof err)) {
     fprintf(stderr, "machtigend: MACHTIGEN_IDP_ISSUER: %s\n", err);
     return 1;
@@ -81,6 +87,7 @@ static int cmd_serve(void) {
   log_msg(LOG_INFO, "stopping on signal %d: finishing open requests", sig);
   server_stop(s);
   identity_shutdown();
+  signer_shutdown();
   log_msg(LOG_INFO, "stopped");
   return 0;
 }
@@ -99,12 +106,13 @@ static bool services_literal(const char *list, char *out, size_t len) {
 }
 
 static int cmd_clients_add(int argc, char **argv) {
-  const char *name = NULL, *role = NULL, *audience = NULL, *services = NULL;
+  const char *name = NULL, *role = NULL, *audience = NULL, *services = NULL, *jwk_file = NULL;
   for (int i = 0; i < argc; i++) {
     const char **slot = strcmp(argv[i], "--name") == 0       ? &name
                         : strcmp(argv[i], "--role") == 0     ? &role
                         : strcmp(argv[i], "--audience") == 0 ? &audience
                         : strcmp(argv[i], "--services") == 0 ? &services
+                        : strcmp(argv[i], "--jwk") == 0      ? &jwk_file
                                                              : NULL;
     if (slot == NULL || i + 1 >= argc) {
       fprintf(stderr, "machtigend clients add: unknown or incomplete option %s\n", argv[i]);
@@ -125,11 +133,24 @@ static int cmd_clients_add(int argc, char **argv) {
     fprintf(stderr, "machtigend clients add: --services takes service codes separated by commas\n");
     return 2;
   }
+  char *jwk = NULL;
+  if (jwk_file != NULL) {
+    json_error_t jerr;
+    json_t *j = json_load_file(jwk_file, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(j) || json_object_get(j, "d") != NULL || !json_is_string(json_object_get(j, "kid"))) {
+      fprintf(stderr, "machtigend clients add: --jwk must name a file with one public JWK that has a kid\n");
+      json_decref(j);
+      return 2;
+    }
+    jwk = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+  }
   if (!config_load(NEED_DATABASE))
     return 1;
   struct db *db = db_get();
   if (db == NULL) {
     fprintf(stderr, "machtigend clients add: cannot connect to the database (migrated?)\n");
+    free(jwk);
     return 1;
   }
   char id[CLIENT_ID_LEN + 1], secret[CLIENT_SECRET_LEN + 1], hash[65];
@@ -137,7 +158,8 @@ static int cmd_clients_add(int argc, char **argv) {
     fprintf(stderr, "machtigend clients add: no randomness\n");
     return 1;
   }
-  enum db_status st = db_client_insert(db, id, name, role, hash, audience, services_array);
+  enum db_status st = db_client_insert(db, id, name, role, hash, audience, services_array, jwk);
+  free(jwk);
   db_release();
   if (st != DB_OK) {
     fprintf(stderr, "machtigend clients add: could not store the client\n");
@@ -146,6 +168,21 @@ static int cmd_clients_add(int argc, char **argv) {
   /* The secret is shown this once; only its hash is kept. */
   printf("client_id=%s\nclient_secret=%s\n", id, secret);
   return 0;
+}
+
+static int cmd_keys(int argc, char **argv) {
+  const char *dir = getenv("MACHTIGEN_KEY_DIR");
+  if (dir == NULL || dir[0] == '\0') {
+    fprintf(stderr, "machtigend keys: MACHTIGEN_KEY_DIR is not set\n");
+    return 2;
+  }
+  if (strcmp(argv[0], "rotate") == 0 && argc == 1)
+    return keys_rotate(dir);
+  if (strcmp(argv[0], "list") == 0 && argc == 1)
+    return keys_list(dir);
+  if (strcmp(argv[0], "prune") == 0 && (argc == 1 || (argc == 2 && strcmp(argv[1], "--force") == 0)))
+    return keys_prune(dir, argc == 2);
+  return usage();
 }
 
 int main(int argc, char **argv) {
@@ -159,6 +196,8 @@ int main(int argc, char **argv) {
     rc = cmd_migrate();
   else if (argc >= 3 && strcmp(argv[1], "clients") == 0 && strcmp(argv[2], "add") == 0)
     rc = cmd_clients_add(argc - 3, argv + 3);
+  else if (argc >= 3 && strcmp(argv[1], "keys") == 0)
+    rc = cmd_keys(argc - 2, argv + 2);
   else
     rc = usage();
   curl_global_cleanup();

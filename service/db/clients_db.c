@@ -28,10 +28,10 @@ bool client_new_credentials(char id[CLIENT_ID_LEN + 1], char secret[CLIENT_SECRE
 
 enum db_status db_client_insert(struct db *db, const char *id, const char *name, const char *role,
                                 const char *secret_hash_hex, const char *audience,
-                                const char *services_array) {
-  const char *params[] = {id, name, role, secret_hash_hex, audience, services_array};
+                                const char *services_array, const char *jwk) {
+  const char *params[] = {id, name, role, secret_hash_hex, audience, services_array, jwk};
   PGresult *r;
-  enum db_status st = db_run(db, STMT_CLIENT_INSERT, 6, params, &r);
+  enum db_status st = db_run(db, STMT_CLIENT_INSERT, 7, params, &r);
   PQclear(r);
   return st;
 }

@@ -17,4 +17,13 @@ enum MHD_Result mandates_accept(struct request *rq);
 enum MHD_Result mandates_decline(struct request *rq);
 enum MHD_Result mandates_revoke(struct request *rq);
 
+enum MHD_Result activity_list(struct request *rq);
+
+enum MHD_Result oauth_token(struct request *rq);
+enum MHD_Result oauth_introspect(struct request *rq);
+enum MHD_Result wellknown_jwks(struct request *rq);
+enum MHD_Result wellknown_metadata(struct request *rq);
+
+enum MHD_Result admin_clients_create(struct request *rq);
+
 #endif

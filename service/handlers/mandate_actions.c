@@ -79,8 +79,12 @@ static struct tx_outcome action_tx(struct db *db, void *ctx) {
     return outcome(DB_OK, ERR_MANDATE_OVERLAP, NULL);
   if (st != DB_OK)
     return outcome(st, ERR_NONE, NULL);
-  char event[40];
-  snprintf(event, sizeof event, "mandate_%s", mandate_action_name(c->action));
+  static const char *const events[] = {
+      [MA_ACCEPT] = "mandate_accepted",   [MA_DECLINE] = "mandate_declined",
+      [MA_REVOKE] = "mandate_revoked",    [MA_SUSPEND] = "mandate_suspended",
+      [MA_RESUME] = "mandate_resumed",
+  };
+  const char *event = events[c->action];
   json_t *detail = json_pack("{s:s?}", "reason", c->reason);
   char *detail_text = json_dumps(detail, JSON_COMPACT);
   json_decref(detail);

@@ -34,6 +34,12 @@ static enum err convert(const struct json_field *f, const json_t *v) {
       return ERR_WRONG_TYPE;
     *(bool *)f->out = json_is_true(v);
     return ERR_NONE;
+  case SPEC_ARRAY:
+  case SPEC_OBJECT:
+    if (f->type == SPEC_ARRAY ? !json_is_array(v) : !json_is_object(v))
+      return ERR_WRONG_TYPE;
+    *(const json_t **)f->out = v;
+    return ERR_NONE;
   case SPEC_STRING:
   case SPEC_PARTY:
   case SPEC_TIME_START:
@@ -63,6 +69,8 @@ static enum err convert(const struct json_field *f, const json_t *v) {
                : ERR_INVALID_DATE;
   case SPEC_INTEGER:
   case SPEC_BOOLEAN:
+  case SPEC_ARRAY:
+  case SPEC_OBJECT:
     break;
   }
   return ERR_WRONG_TYPE;

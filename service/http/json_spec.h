@@ -18,6 +18,8 @@ enum spec_type {
   SPEC_TIME_END,       /* out: usec_t; a full date is the end of that day */
   SPEC_INTEGER,        /* out: long long */
   SPEC_BOOLEAN,        /* out: bool */
+  SPEC_ARRAY,          /* out: const json_t * (borrowed) */
+  SPEC_OBJECT,         /* out: const json_t * (borrowed) */
 };
 
 struct json_field {

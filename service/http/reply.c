@@ -7,7 +7,8 @@
  * sniffed or cached by a shared cache. */
 static void common_headers(struct MHD_Response *resp) {
   MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-  MHD_add_response_header(resp, "Cache-Control", "no-store");
+  if (MHD_get_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL) == NULL)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 }
 
 static enum MHD_Result queue(struct request *rq, unsigned status, struct MHD_Response *resp) {
@@ -58,6 +59,19 @@ enum MHD_Result reply_text(struct request *rq, unsigned status, const char *cont
   return queue(rq, status, resp);
 }
 
+enum MHD_Result reply_cached(struct request *rq, const char *content_type, const char *text,
+                             unsigned max_age) {
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+  if (resp == NULL)
+    return MHD_NO;
+  char cc[48];
+  snprintf(cc, sizeof cc, "public, max-age=%u", max_age);
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cc);
+  return queue(rq, MHD_HTTP_OK, resp);
+}
+
 static struct MHD_Response *problem_response(struct request *rq, enum err e, const char *detail,
                                              const char *field) {
   char type[96];
@@ -83,8 +97,27 @@ static struct MHD_Response *problem_response(struct request *rq, enum err e, con
   return json_response(body, "application/problem+json");
 }
 
+/* RFC 6750 §3 / RFC 7617: a 401 says how to authenticate. */
+static const char *www_authenticate(enum err e) {
+  switch (e) {
+  case ERR_IDENTITY_MISSING:
+    return "Bearer realm=\"machtigen\"";
+  case ERR_IDENTITY_INVALID:
+  case ERR_IDENTITY_EXPIRED:
+    return "Bearer realm=\"machtigen\", error=\"invalid_token\"";
+  case ERR_ADMIN_AUTH_REQUIRED:
+    return "Basic realm=\"machtigen-admin\", charset=\"UTF-8\"";
+  default:
+    return NULL;
+  }
+}
+
 enum MHD_Result reply_problem(struct request *rq, enum err e, const char *detail, const char *field) {
-  return queue(rq, err_status(e), problem_response(rq, e, detail, field));
+  struct MHD_Response *resp = problem_response(rq, e, detail, field);
+  const char *challenge = www_authenticate(e);
+  if (resp != NULL && challenge != NULL)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
+  return queue(rq, err_status(e), resp);
 }
 
 enum MHD_Result reply_problem_allow(struct request *rq, const char *allow) {
@@ -92,4 +125,18 @@ enum MHD_Result reply_problem_allow(struct request *rq, const char *allow) {
   if (resp != NULL)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
   return queue(rq, err_status(ERR_METHOD_NOT_ALLOWED), resp);
+}
+
+enum MHD_Result reply_oauth_error(struct request *rq, unsigned status, const char *error,
+                                  const char *description) {
+  json_t *body = json_pack("{s:s}", "error", error);
+  if (description != NULL)
+    json_object_set_new(body, "error_description", json_string(description));
+  struct MHD_Response *resp = json_response(body, "application/json");
+  if (resp != NULL && status == MHD_HTTP_UNAUTHORIZED)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"machtigen\"");
+  if (resp != NULL)
+    MHD_add_response_header(resp, "Pragma", "no-cache");
+  rq->code = error;
+  return queue(rq, status, resp);
 }

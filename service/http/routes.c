@@ -17,6 +17,14 @@ const struct route routes[] = {
     {HTTP_POST, "/v1/mandates/{}/accept", mandates_accept, BODY_JSON_OPTIONAL, AUTH_CITIZEN, 0},
     {HTTP_POST, "/v1/mandates/{}/decline", mandates_decline, BODY_JSON_OPTIONAL, AUTH_CITIZEN, 0},
     {HTTP_POST, "/v1/mandates/{}/revoke", mandates_revoke, BODY_JSON_OPTIONAL, AUTH_CITIZEN, 0},
+    {HTTP_GET, "/v1/me/activity", activity_list, BODY_NONE, AUTH_CITIZEN, 0},
+
+    {HTTP_POST, "/v1/admin/clients", admin_clients_create, BODY_JSON, AUTH_ADMIN, 0},
+
+    {HTTP_POST, "/oauth2/token", oauth_token, BODY_FORM, AUTH_CLIENT, 0},
+    {HTTP_POST, "/oauth2/introspect", oauth_introspect, BODY_FORM, AUTH_CLIENT, 0},
+    {HTTP_GET, "/.well-known/jwks.json", wellknown_jwks, BODY_NONE, AUTH_NONE, 0},
+    {HTTP_GET, "/.well-known/oauth-authorization-server", wellknown_metadata, BODY_NONE, AUTH_NONE, 0},
 };
 
 const size_t route_count = sizeof routes / sizeof routes[0];

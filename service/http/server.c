@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -88,17 +89,17 @@ static const struct route *route_find(enum http_method method, const char *url, 
   return NULL;
 }
 
-static bool content_type_is_json(const char *ct) {
+static bool content_type_is(const char *ct, const char *want) {
   if (ct == NULL)
     return false;
-  size_t n = strlen("application/json");
-  if (strncasecmp(ct, "application/json", n) != 0)
+  size_t n = strlen(want);
+  if (strncasecmp(ct, want, n) != 0)
     return false;
   /* Allow parameters such as "; charset=utf-8", nothing else glued on. */
   return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
-static enum MHD_Result authenticate(struct request *rq) {
+static enum MHD_Result authenticate_citizen(struct request *rq) {
   const char *authz = request_header(rq, MHD_HTTP_HEADER_AUTHORIZATION);
   if (authz == NULL || strncasecmp(authz, "Bearer ", 7) != 0 || authz[7] == '\0')
     return reply_problem(rq, ERR_IDENTITY_MISSING, NULL, NULL);
@@ -119,30 +120,92 @@ static enum MHD_Result authenticate(struct request *rq) {
   return reply_problem(rq, ERR_IDENTITY_INVALID, NULL, NULL);
 }
 
+/* OAuth clients (token, introspection) and admins (admin API). */
+static enum MHD_Result authenticate_client(struct request *rq, bool admin) {
+  struct db *db = db_get();
+  if (db == NULL)
+    return admin ? reply_problem(rq, ERR_SERVICE_UNAVAILABLE, NULL, NULL)
+                 : reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
+  const char *authz = request_header(rq, MHD_HTTP_HEADER_AUTHORIZATION);
+  const char *reason = NULL;
+  enum client_auth_status st =
+      admin ? client_authenticate(db, authz, NULL, NULL, config.public_url, &rq->client, &reason)
+            : client_authenticate(db, authz, form_get(&rq->form, "client_assertion_type"),
+                                  form_get(&rq->form, "client_assertion"), config.public_url,
+                                  &rq->client, &reason);
+  if (st == CLIENT_AUTH_OK && (!admin || rq->client.role == CLIENT_ADMIN)) {
+    snprintf(rq->actor_pseudonym, sizeof rq->actor_pseudonym, "%.16s", rq->client.id);
+    return MHD_YES;
+  }
+  if (st == CLIENT_AUTH_UNAVAILABLE)
+    return admin ? reply_problem(rq, ERR_SERVICE_UNAVAILABLE, NULL, NULL)
+                 : reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
+  if (reason != NULL)
+    log_msg(LOG_INFO, "client authentication refused: %s", reason);
+  if (admin)
+    return reply_problem(rq, ERR_ADMIN_AUTH_REQUIRED, NULL, NULL);
+  return reply_oauth_error(rq, MHD_HTTP_UNAUTHORIZED, "invalid_client",
+                           "Client authentication failed.");
+}
+
+/* Parses the body the route takes; answers itself on a bad one. */
+static enum MHD_Result parse_body(struct request *rq) {
+  const struct route *r = rq->route;
+  const char *ct = request_header(rq, MHD_HTTP_HEADER_CONTENT_TYPE);
+  if (r->body == BODY_FORM) {
+    if (!content_type_is(ct, "application/x-www-form-urlencoded"))
+      return reply_oauth_error(rq, MHD_HTTP_BAD_REQUEST, "invalid_request",
+                               "Send the parameters as application/x-www-form-urlencoded.");
+    const char *bad = NULL;
+    switch (form_parse(rq->body ? rq->body : "", rq->body_len, &rq->form, &bad)) {
+    case FORM_OK:
+      return MHD_YES;
+    case FORM_DUPLICATE:
+      return reply_oauth_error(rq, MHD_HTTP_BAD_REQUEST, "invalid_request", "A parameter is repeated.");
+    case FORM_TOO_MANY:
+    case FORM_MALFORMED:
+      break;
+    }
+    return reply_oauth_error(rq, MHD_HTTP_BAD_REQUEST, "invalid_request", "The form body is malformed.");
+  }
+  if (rq->body_len == 0)
+    return r->body == BODY_JSON ? reply_problem(rq, ERR_MALFORMED_JSON, "The request body is empty.", NULL)
+                                : MHD_YES;
+  if (r->body == BODY_NONE)
+    return reply_problem(rq, ERR_PAYLOAD_TOO_LARGE, "This request takes no body.", NULL);
+  if (!content_type_is(ct, "application/json"))
+    return reply_problem(rq, ERR_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
+  json_error_t jerr;
+  rq->json = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
+  if (rq->json == NULL)
+    return reply_problem(rq, ERR_MALFORMED_JSON, jerr.text, NULL);
+  return MHD_YES;
+}
+
 /* Runs the handler once the whole body is in.  Every early answer here is
- * a problem+json, so handlers never re-check size, type or identity. */
+ * a problem (or an OAuth error on form routes), so handlers never re-check
+ * size, type or identity. */
 static enum MHD_Result dispatch(struct request *rq) {
   const struct route *r = rq->route;
   if (rq->body_too_large)
     return reply_problem(rq, ERR_PAYLOAD_TOO_LARGE, NULL, NULL);
-  if (rq->body_len > 0) {
-    if (r->body == BODY_NONE)
-      return reply_problem(rq, ERR_PAYLOAD_TOO_LARGE, "This request takes no body.", NULL);
-    if (!content_type_is_json(request_header(rq, MHD_HTTP_HEADER_CONTENT_TYPE)))
-      return reply_problem(rq, ERR_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
-    json_error_t jerr;
-    rq->json = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (rq->json == NULL)
-      return reply_problem(rq, ERR_MALFORMED_JSON, jerr.text, NULL);
-  } else if (r->body == BODY_JSON) {
-    return reply_problem(rq, ERR_MALFORMED_JSON, "The request body is empty.", NULL);
+  enum MHD_Result ret = parse_body(rq);
+  if (rq->status != 0)
+    return ret;
+  switch (r->auth) {
+  case AUTH_CITIZEN:
+    ret = authenticate_citizen(rq);
+    break;
+  case AUTH_CLIENT:
+  case AUTH_ADMIN:
+    ret = authenticate_client(rq, r->auth == AUTH_ADMIN);
+    break;
+  case AUTH_NONE:
+    break;
   }
-  if (r->auth == AUTH_CITIZEN) {
-    enum MHD_Result ret = authenticate(rq);
-    if (rq->status != 0)
-      return ret;
-  }
-  enum MHD_Result ret = r->handler(rq);
+  if (rq->status != 0)
+    return ret;
+  ret = r->handler(rq);
   db_assert_idle();
   return ret;
 }
@@ -239,6 +302,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     log_request(rq->method_text, rq->url, rq->status, rq->code, now_ms() - rq->started_ms,
                 rq->actor_pseudonym);
   json_decref(rq->json);
+  form_free(&rq->form);
   free(rq->body);
   free(rq);
   *con_cls = NULL;

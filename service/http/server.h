@@ -11,7 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "auth/client_auth.h"
 #include "auth/identity.h"
+#include "http/form.h"
 #include "http/errors.h"
 
 #define MAX_PATH_PARAMS 2
@@ -23,12 +25,15 @@ enum http_method { HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_P
 enum route_auth {
   AUTH_NONE,    /* public */
   AUTH_CITIZEN, /* Authorization: Bearer <identity token> */
+  AUTH_CLIENT,  /* an OAuth client: Basic or private_key_jwt in the form */
+  AUTH_ADMIN,   /* an admin client: Basic */
 };
 
 enum route_body {
   BODY_NONE,          /* a body is refused with 413 */
   BODY_JSON,          /* application/json required */
   BODY_JSON_OPTIONAL, /* empty, or application/json */
+  BODY_FORM,          /* application/x-www-form-urlencoded (OAuth; errors as RFC 6749) */
 };
 
 struct request;
@@ -60,7 +65,9 @@ struct request {
   bool body_too_large;
   json_t *json; /* parsed body, NULL when empty */
 
-  struct identity who; /* valid for AUTH_CITIZEN routes */
+  struct form form;     /* BODY_FORM routes */
+  struct identity who;  /* valid for AUTH_CITIZEN routes */
+  struct client client; /* valid for AUTH_CLIENT and AUTH_ADMIN routes */
   char actor_pseudonym[17];
 
   unsigned status; /* set by reply_* for the access log */
@@ -74,9 +81,17 @@ enum MHD_Result reply_json_etag(struct request *rq, unsigned status, json_t *bod
                                 const char *location);
 enum MHD_Result reply_text(struct request *rq, unsigned status, const char *content_type,
                            const char *text);
+/* 200 with a public Cache-Control max-age (published metadata). */
+enum MHD_Result reply_cached(struct request *rq, const char *content_type, const char *text,
+                             unsigned max_age);
 /* problem+json from the registry; detail may be NULL (then the title),
  * field names the JSON field or query parameter at fault (or NULL). */
 enum MHD_Result reply_problem(struct request *rq, enum err e, const char *detail, const char *field);
+
+/* RFC 6749 §5.2 error: {"error", "error_description"}; 401 adds the
+ * Basic challenge. */
+enum MHD_Result reply_oauth_error(struct request *rq, unsigned status, const char *error,
+                                  const char *description);
 
 /* 405 with an Allow header listing the methods the path takes. */
 enum MHD_Result reply_problem_allow(struct request *rq, const char *allow);
