@@ -4,11 +4,13 @@
 CREATE EXTENSION IF NOT EXISTS btree_gist;
 
 -- Timestamps travel to and from the service as integer microseconds.
+-- STABLE like the operators inside, so the planner inlines them (a SQL
+-- function that is not inlined is parsed again on every call).
 CREATE FUNCTION usec(t timestamptz) RETURNS int8
-  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE
   AS $$ SELECT (extract(epoch FROM t) * 1000000)::int8 $$;
 CREATE FUNCTION from_usec(u int8) RETURNS timestamptz
-  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE
   AS $$ SELECT 'epoch'::timestamptz + u * interval '1 microsecond' $$;
 
 CREATE TYPE mandate_status AS ENUM ('pending', 'active', 'declined', 'revoked', 'suspended');
@@ -93,11 +95,15 @@ CREATE TABLE clients (
   CHECK (role = 'admin' OR audience IS NOT NULL)
 );
 
--- Append-only audit trail, hash-chained: hash = sha256(prev_hash || row).
+-- Append-only audit trail, hash-chained: hash = SHA-256(prev_hash ||
+-- canonical row), computed by machtigend (service/db/audit.c) while it
+-- holds the chain head, so seq order is chain order.  `detail` is json,
+-- not jsonb: the text hashed is the text stored.  `machtigend audit
+-- verify` recomputes the whole chain.
 CREATE SEQUENCE audit_seq;
 CREATE TABLE audit_events (
-  seq bigint PRIMARY KEY DEFAULT 0,
-  at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  seq bigint PRIMARY KEY,
+  at timestamptz NOT NULL,
   event text NOT NULL,
   mandate_id uuid,
   principal text,
@@ -105,9 +111,9 @@ CREATE TABLE audit_events (
   actor_employee text,
   service text,
   client text,
-  detail jsonb NOT NULL DEFAULT '{}',
-  prev_hash bytea NOT NULL DEFAULT '',
-  hash bytea NOT NULL DEFAULT ''
+  detail json NOT NULL,
+  prev_hash bytea NOT NULL CHECK (length(prev_hash) = 32),
+  hash bytea NOT NULL CHECK (length(hash) = 32)
 );
 CREATE INDEX audit_by_principal ON audit_events (principal, seq DESC) WHERE principal IS NOT NULL;
 CREATE INDEX audit_by_mandate ON audit_events (mandate_id, seq) WHERE mandate_id IS NOT NULL;
@@ -115,29 +121,10 @@ CREATE INDEX audit_by_mandate ON audit_events (mandate_id, seq) WHERE mandate_id
 -- The chain head: one row whose lock orders concurrent writers.
 CREATE TABLE audit_head (
   one boolean PRIMARY KEY DEFAULT true CHECK (one),
-  hash bytea NOT NULL
+  seq bigint NOT NULL,
+  hash bytea NOT NULL CHECK (length(hash) = 32)
 );
-INSERT INTO audit_head (hash) VALUES (sha256(''::bytea));
-
-CREATE FUNCTION audit_row_digest(e audit_events) RETURNS bytea
-  LANGUAGE sql IMMUTABLE
-  AS $$
-    SELECT sha256(e.prev_hash || convert_to(concat_ws('|', e.seq, usec(e.at), e.event,
-      e.mandate_id, e.principal, e.actor, e.actor_employee, e.service, e.client,
-      e.detail::text), 'UTF8'))
-  $$;
-
-CREATE FUNCTION audit_chain() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  -- Take the head first, then the number: seq order is chain order.
-  SELECT hash INTO NEW.prev_hash FROM audit_head FOR UPDATE;
-  NEW.seq := nextval('audit_seq');
-  NEW.hash := audit_row_digest(NEW);
-  UPDATE audit_head SET hash = NEW.hash;
-  RETURN NEW;
-END $$;
-CREATE TRIGGER audit_chain BEFORE INSERT ON audit_events
-  FOR EACH ROW EXECUTE FUNCTION audit_chain();
+INSERT INTO audit_head (seq, hash) VALUES (0, sha256(''::bytea));
 
 CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -8,6 +8,7 @@
 
 #include "auth/identity.h"
 #include "config.h"
+#include "db/audit.h"
 #include "db/clients_db.h"
 #include "db/db.h"
 #include "http/server.h"
@@ -21,6 +22,7 @@ static int usage(void) {
           "       machtigend clients add --name NAME --role admin|portal\n"
           "                              [--audience AUD] [--services code,code] [--jwk FILE]\n"
           "       machtigend keys rotate | list | prune [--force]\n"
+          "       machtigend audit verify\n"
           "Configuration comes from the environment (see README.md).\n");
   return 2;
 }
@@ -76,6 +78,10 @@ static int cmd_serve(void) {
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  if (!audit_writer_start()) {
+    fprintf(stderr, "machtigend: cannot start the audit writer thread\n");
+    return 1;
+  }
   struct server *s = server_start(err, sizeof err);
   if (s == NULL) {
     fprintf(stderr, "machtigend: %s\n", err);
@@ -86,6 +92,7 @@ static int cmd_serve(void) {
   sigwait(&stop, &sig);
   log_msg(LOG_INFO, "stopping on signal %d: finishing open requests", sig);
   server_stop(s);
+  audit_writer_stop();
   identity_shutdown();
   signer_shutdown();
   log_msg(LOG_INFO, "stopped");
@@ -196,6 +203,8 @@ int main(int argc, char **argv) {
     rc = cmd_migrate();
   else if (argc >= 3 && strcmp(argv[1], "clients") == 0 && strcmp(argv[2], "add") == 0)
     rc = cmd_clients_add(argc - 3, argv + 3);
+  else if (argc == 3 && strcmp(argv[1], "audit") == 0 && strcmp(argv[2], "verify") == 0)
+    rc = config_load(NEED_DATABASE) ? audit_verify(config.database_url) : 2;
   else if (argc >= 3 && strcmp(argv[1], "keys") == 0)
     rc = cmd_keys(argc - 2, argv + 2);
   else

@@ -66,6 +66,72 @@ static enum db_status client_load(struct db *db, const char *id, struct client_r
   return DB_OK;
 }
 
+/* Clients change rarely and are asked for thousands of times a second:
+ * each server thread keeps the rows (and a client's parsed public key) it
+ * used lately for a few seconds, so a disabled client or a new key takes
+ * effect within CLIENT_CACHE_TTL. */
+#define CLIENT_CACHE_SLOTS 32
+#define CLIENT_CACHE_TTL_MS 10000
+
+struct cached_client {
+  struct client_row row;
+  struct jose_keyset *keys; /* from row.jwk, parsed once */
+  int64_t loaded_ms;
+  bool used;
+};
+
+static __thread struct cached_client cache[CLIENT_CACHE_SLOTS];
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void slot_clear(struct cached_client *slot) {
+  free(slot->row.jwk);
+  if (slot->keys != NULL)
+    jose_keyset_unref(slot->keys);
+  memset(slot, 0, sizeof *slot);
+}
+
+/* The cached client, loading it when absent or stale.  DB_NOT_FOUND for
+ * an unknown or disabled client. */
+static enum db_status client_get(struct db *db, const char *id, const struct cached_client **out) {
+  int64_t now = mono_ms();
+  struct cached_client *oldest = &cache[0];
+  for (int i = 0; i < CLIENT_CACHE_SLOTS; i++) {
+    struct cached_client *slot = &cache[i];
+    if (slot->used && strcmp(slot->row.c.id, id) == 0) {
+      if (now - slot->loaded_ms < CLIENT_CACHE_TTL_MS) {
+        *out = slot;
+        return DB_OK;
+      }
+      oldest = slot;
+      break;
+    }
+    if (!slot->used || slot->loaded_ms < oldest->loaded_ms)
+      oldest = slot;
+  }
+  struct client_row row;
+  enum db_status st = client_load(db, id, &row);
+  if (st != DB_OK) {
+    free(row.jwk);
+    return st;
+  }
+  slot_clear(oldest);
+  oldest->row = row;
+  if (row.jwk != NULL) {
+    char jwks[4200], err[128];
+    snprintf(jwks, sizeof jwks, "{\"keys\":[%s]}", row.jwk);
+    oldest->keys = jose_keyset_from_jwks(jwks, strlen(jwks), err, sizeof err);
+  }
+  oldest->loaded_ms = now;
+  oldest->used = true;
+  *out = oldest;
+  return DB_OK;
+}
+
 /* RFC 6749 §2.3.1: id and secret are form-urlencoded inside Basic. */
 static bool url_decode(const char *in, size_t len, char *out, size_t outlen) {
   size_t o = 0;
@@ -119,24 +185,23 @@ static enum client_auth_status by_secret(struct db *db, const char *authorizatio
     *reason = "malformed Basic credentials";
     return CLIENT_AUTH_FAILED;
   }
-  struct client_row row;
-  enum db_status st = client_load(db, id, &row);
+  const struct cached_client *cc = NULL;
+  enum db_status st = client_get(db, id, &cc);
   if (st != DB_OK && st != DB_NOT_FOUND)
     return CLIENT_AUTH_UNAVAILABLE;
   unsigned char digest[32];
   unsigned dlen = 0;
   EVP_Digest(secret, strlen(secret), digest, &dlen, EVP_sha256(), NULL);
-  /* Compare even for an unknown client, so timing tells nothing. */
+  /* Compare even for an unknown client, so timing tells little. */
   static const unsigned char nothing[32];
-  bool ok = st == DB_OK && row.has_hash &&
-            CRYPTO_memcmp(digest, row.has_hash ? row.hash : nothing, 32) == 0;
+  bool known = st == DB_OK && cc->row.has_hash;
+  bool ok = CRYPTO_memcmp(digest, known ? cc->row.hash : nothing, 32) == 0 && known;
   OPENSSL_cleanse(secret, sizeof secret);
-  free(row.jwk);
   if (!ok) {
     *reason = "unknown client or wrong secret";
     return CLIENT_AUTH_FAILED;
   }
-  *out = row.c;
+  *out = cc->row.c;
   return CLIENT_AUTH_OK;
 }
 
@@ -178,23 +243,17 @@ static enum client_auth_status by_assertion(struct db *db, const char *assertion
     *reason = "client assertion is malformed";
     return CLIENT_AUTH_FAILED;
   }
-  struct client_row row;
-  enum db_status st = client_load(db, id, &row);
+  const struct cached_client *cc = NULL;
+  enum db_status st = client_get(db, id, &cc);
   if (st != DB_OK && st != DB_NOT_FOUND)
     return CLIENT_AUTH_UNAVAILABLE;
-  if (st == DB_NOT_FOUND || row.jwk == NULL) {
-    free(row.jwk);
+  if (st == DB_NOT_FOUND || cc->keys == NULL) {
     *reason = "unknown client or no registered key";
     return CLIENT_AUTH_FAILED;
   }
-  char jwks[4200], err[128];
-  snprintf(jwks, sizeof jwks, "{\"keys\":[%s]}", row.jwk);
-  free(row.jwk);
-  struct jose_keyset *ks = jose_keyset_from_jwks(jwks, strlen(jwks), err, sizeof err);
+  const struct client_row row = {.c = cc->row.c};
   json_t *claims = NULL;
-  enum jws_status js = ks ? jws_verify(ks, assertion, strlen(assertion), &claims) : JWS_ERR_UNKNOWN_KID;
-  if (ks)
-    jose_keyset_unref(ks);
+  enum jws_status js = jws_verify(cc->keys, assertion, strlen(assertion), &claims);
   if (js != JWS_OK) {
     *reason = "client assertion signature is not valid";
     return CLIENT_AUTH_FAILED;

@@ -2,7 +2,9 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void copy(char *dst, size_t len, const char *src) {
   snprintf(dst, len, "%s", src != NULL ? src : "");
@@ -33,6 +35,56 @@ enum db_status db_service_get(struct db *db, const char *code, struct service *o
     service_from_row(r, 0, out);
   PQclear(r);
   return st;
+}
+
+#define CATALOGUE_MAX_AGE_USEC (5 * USEC_PER_SEC)
+
+struct catalogue {
+  usec_t loaded;
+  int count;
+  struct service *items;
+};
+
+static __thread struct catalogue catalogue;
+
+static usec_t mono_usec(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+static enum db_status catalogue_refresh(struct db *db) {
+  PGresult *r;
+  enum db_status st = db_services_list(db, &r);
+  if (st != DB_OK && st != DB_NOT_FOUND)
+    return st;
+  int n = PQntuples(r);
+  struct service *items = calloc((size_t)(n > 0 ? n : 1), sizeof *items);
+  if (items == NULL) {
+    PQclear(r);
+    return DB_HARD_ERROR;
+  }
+  for (int i = 0; i < n; i++)
+    service_from_row(r, i, &items[i]);
+  PQclear(r);
+  free(catalogue.items);
+  catalogue = (struct catalogue){mono_usec(), n, items};
+  return DB_OK;
+}
+
+enum db_status db_service_get_cached(struct db *db, const char *code, struct service *out) {
+  if (catalogue.items == NULL || mono_usec() - catalogue.loaded > CATALOGUE_MAX_AGE_USEC) {
+    enum db_status st = catalogue_refresh(db);
+    if (st != DB_OK)
+      return st;
+  }
+  for (int i = 0; i < catalogue.count; i++) {
+    if (strcmp(catalogue.items[i].code, code) == 0) {
+      *out = catalogue.items[i];
+      return DB_OK;
+    }
+  }
+  return DB_NOT_FOUND;
 }
 
 static enum mandate_role role_parse(const char *text) {
@@ -153,14 +205,4 @@ enum db_status db_mandates_list(struct db *db, const struct mandate_list_query *
                           q->has_cursor ? q->cursor_id : NULL,
                           limit};
   return db_run(db, by_role[q->role], 6, params, res);
-}
-
-enum db_status db_audit(struct db *db, const struct audit_event *e) {
-  const char *params[] = {e->event,   e->mandate_id, e->principal,  e->actor,
-                          e->actor_employee && e->actor_employee[0] ? e->actor_employee : NULL,
-                          e->service, e->client,     e->detail_json};
-  PGresult *r;
-  enum db_status st = db_run(db, STMT_AUDIT_INSERT, 8, params, &r);
-  PQclear(r);
-  return st;
 }

@@ -2,6 +2,7 @@
 #ifndef MACHTIGEN_MANDATES_DB_H
 #define MACHTIGEN_MANDATES_DB_H
 
+#include "db/audit.h"
 #include "db/db.h"
 #include "domain/domain.h"
 
@@ -49,6 +50,9 @@ struct mandate_list_query {
 /* Services: result rows hold struct service columns; see service_from_row. */
 enum db_status db_services_list(struct db *db, PGresult **res);
 enum db_status db_service_get(struct db *db, const char *code, struct service *out);
+/* The same from a per-thread copy of the catalogue, at most a few seconds
+ * old: the hot paths (token exchange) need no round trip for it. */
+enum db_status db_service_get_cached(struct db *db, const char *code, struct service *out);
 void service_from_row(const PGresult *r, int row, struct service *out);
 
 void mandate_from_row(const PGresult *r, int row, struct mandate *out);
@@ -70,17 +74,5 @@ enum db_status db_mandate_get(struct db *db, const char *id, const char *party, 
 enum db_status db_mandate_set_status(struct db *db, const char *id, enum mandate_status status,
                                      const char *reason, struct mandate *out);
 enum db_status db_mandates_list(struct db *db, const struct mandate_list_query *q, PGresult **res);
-
-struct audit_event {
-  const char *event; /* mandate_created, mandate_accepted, ... */
-  const char *mandate_id;
-  const char *principal;
-  const char *actor;
-  const char *actor_employee;
-  const char *service;
-  const char *client;
-  const char *detail_json; /* NULL: {} */
-};
-enum db_status db_audit(struct db *db, const struct audit_event *e);
 
 #endif

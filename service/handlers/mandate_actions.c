@@ -64,9 +64,18 @@ static struct tx_outcome action_tx(struct db *db, void *ctx) {
     return outcome(DB_OK, ERR_PRECONDITION_FAILED, NULL);
   enum mandate_role actor =
       strcmp(c->m.principal, caller) == 0 ? ROLE_PRINCIPAL : ROLE_REPRESENTATIVE;
+  /* A court-appointed mandate ends only through the court's register. */
+  if (mandate_kind_is_legal(c->m.kind))
+    return outcome(DB_OK, ERR_ACTION_FORBIDDEN, "Only the court's register can change this mandate.");
+  /* Expired and lapsed mandates have already ended: nothing to revoke. */
+  usec_t now = now_usec();
+  if (c->action == MA_REVOKE &&
+      ((c->m.status == MS_ACTIVE && c->m.valid_until <= now) ||
+       (c->m.status == MS_PENDING && c->m.created_at + MANDATE_REQUEST_LAPSE_USEC <= now)))
+    return outcome(DB_OK, ERR_STATE_CONFLICT, "This mandate has already ended.");
   enum mandate_status next;
   enum transition_result tr = mandate_transition(c->m.status, c->m.initiated_by, actor, c->action,
-                                                 c->m.created_at, now_usec(), &next);
+                                                 c->m.created_at, now, &next);
   if (tr != TR_OK)
     return outcome(DB_OK, transition_err(tr), NULL);
   if (c->action == MA_ACCEPT) {

@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 
 #include "config.h"
+#include "db/audit.h"
 #include "db/mandates_db.h"
 #include "db/tokens_db.h"
 #include "handlers/handlers.h"
@@ -60,30 +61,34 @@ static void new_jti(char *out, size_t len) {
   b64url_encode(raw, sizeof raw, out, len);
 }
 
+/* Finds the mandate, records the token in the audit trail (group commit)
+ * and signs it, or says precisely why not. */
 static enum MHD_Result issue(struct request *rq, struct db *db, const char *principal,
-                             const char *service, const struct token_mandate *m) {
-  int64_t now = now_usec() / USEC_PER_SEC;
+                             const char *service) {
+  struct token_mandate m;
+  enum db_status st = db_mandate_for_token(db, principal, rq->who.party.id, service, &m);
+  if (st == DB_NOT_FOUND)
+    return bad_request(rq, "invalid_grant",
+                       "There is no mandate from this principal to this representative for this service.");
+  if (st != DB_OK)
+    return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
+  usec_t now_us = now_usec();
+  const char *unusable = mandate_unusable(&m, now_us);
+  if (unusable != NULL)
+    return bad_request(rq, "invalid_grant", unusable);
+  int64_t now = now_us / USEC_PER_SEC;
+  /* Never past the mandate's end. */
   int64_t exp = now + TOKEN_MAX_TTL;
-  if (exp > m->valid_until / USEC_PER_SEC)
-    exp = m->valid_until / USEC_PER_SEC;
+  if (exp > m.valid_until / USEC_PER_SEC)
+    exp = m.valid_until / USEC_PER_SEC;
   char jti[32];
   new_jti(jti, sizeof jti);
-  json_t *claims = json_pack(
-      "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:{s:s, s:s, s:I}, s:s, s:I, s:I, s:I}", "iss",
-      config.public_url, "aud", rq->client.audience, "client_id", rq->client.id, "sub", principal,
-      "act", actor_claim(&rq->who), "scope", service, "acr", loa_name(rq->who.loa), "mandate", "id",
-      m->id, "kind", mandate_kind_name(m->kind), "valid_until", (json_int_t)(m->valid_until / USEC_PER_SEC),
-      "jti", jti, "iat", (json_int_t)now, "nbf", (json_int_t)now, "exp", (json_int_t)exp);
-  char *token = signer_sign(claims, "at+jwt");
-  json_decref(claims);
-  if (token == NULL)
-    return reply_oauth_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "server_error", NULL);
-  /* Recorded before the token leaves: a principal must see every use. */
+  /* Recorded before the token exists: a principal must see every use. */
   char detail[96];
   snprintf(detail, sizeof detail, "{\"jti\":\"%s\",\"exp\":%lld}", jti, (long long)exp);
   struct audit_event e = {
       .event = "token_issued",
-      .mandate_id = m->id,
+      .mandate_id = m.id,
       .principal = principal,
       .actor = rq->who.party.id,
       .actor_employee = rq->who.employee,
@@ -91,10 +96,18 @@ static enum MHD_Result issue(struct request *rq, struct db *db, const char *prin
       .client = rq->client.id,
       .detail_json = detail,
   };
-  if (db_audit(db, &e) != DB_OK) {
-    free(token);
+  if (audit_append_wait(&e) != DB_OK)
     return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
-  }
+  json_t *claims = json_pack(
+      "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:{s:s, s:s, s:I}, s:s, s:I, s:I, s:I}", "iss",
+      config.public_url, "aud", rq->client.audience, "client_id", rq->client.id, "sub", principal,
+      "act", actor_claim(&rq->who), "scope", service, "acr", loa_name(rq->who.loa), "mandate", "id",
+      m.id, "kind", mandate_kind_name(m.kind), "valid_until", (json_int_t)(m.valid_until / USEC_PER_SEC),
+      "jti", jti, "iat", (json_int_t)now, "nbf", (json_int_t)now, "exp", (json_int_t)exp);
+  char *token = signer_sign(claims, "at+jwt");
+  json_decref(claims);
+  if (token == NULL)
+    return reply_oauth_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "server_error", NULL);
   json_t *body = json_pack("{s:s, s:s, s:s, s:I}", "access_token", token, "issued_token_type",
                            TYPE_ACCESS_TOKEN, "token_type", "Bearer", "expires_in",
                            (json_int_t)(exp - now));
@@ -148,7 +161,7 @@ enum MHD_Result oauth_token(struct request *rq) {
   if (db == NULL)
     return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
   struct service s;
-  enum db_status st = db_service_get(db, scope, &s);
+  enum db_status st = db_service_get_cached(db, scope, &s);
   if (st == DB_NOT_FOUND || (st == DB_OK && !client_may_use_service(&rq->client, scope)))
     return bad_request(rq, "invalid_scope", "This client may not request tokens for this service.");
   if (st != DB_OK)
@@ -156,15 +169,5 @@ enum MHD_Result oauth_token(struct request *rq) {
   if (rq->who.loa < s.min_loa)
     return bad_request(rq, "invalid_grant",
                        "The representative's level of assurance is below what this service requires.");
-  struct token_mandate m;
-  st = db_mandate_for_token(db, principal.id, rq->who.party.id, scope, &m);
-  if (st == DB_NOT_FOUND)
-    return bad_request(rq, "invalid_grant",
-                       "There is no mandate from this principal to this representative for this service.");
-  if (st != DB_OK)
-    return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
-  const char *unusable = mandate_unusable(&m, now_usec());
-  if (unusable != NULL)
-    return bad_request(rq, "invalid_grant", unusable);
-  return issue(rq, db, principal.id, scope, &m);
+  return issue(rq, db, principal.id, scope);
 }

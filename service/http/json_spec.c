@@ -80,7 +80,7 @@ bool json_spec_parse(const json_t *obj, const struct json_field *spec, struct sp
   e->err = ERR_NONE;
   e->field = NULL;
   if (!json_is_object(obj)) {
-    e->err = ERR_WRONG_TYPE;
+    e->err = ERR_MALFORMED_JSON; /* JSON, but not the object we take */
     return false;
   }
   const char *key;
@@ -97,14 +97,20 @@ bool json_spec_parse(const json_t *obj, const struct json_field *spec, struct sp
   for (const struct json_field *f = spec; f->name != NULL; f++) {
     const json_t *v = json_object_get(obj, f->name);
     if (f->present != NULL)
-      *f->present = v != NULL && !json_is_null(v);
-    if (v == NULL || json_is_null(v)) {
+      *f->present = v != NULL;
+    if (v == NULL) {
       if (f->required) {
-        e->err = json_is_null(v) ? ERR_WRONG_TYPE : ERR_MISSING_FIELD;
+        e->err = ERR_MISSING_FIELD;
         e->field = f->name;
         return false;
       }
       continue;
+    }
+    /* null is not "absent": a field is given with its type or left out. */
+    if (json_is_null(v)) {
+      e->err = ERR_WRONG_TYPE;
+      e->field = f->name;
+      return false;
     }
     enum err err = convert(f, v);
     if (err != ERR_NONE) {

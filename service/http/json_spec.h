@@ -38,7 +38,8 @@ struct spec_error {
   const char *field; /* static or borrowed from the spec */
 };
 
-/* obj must be a JSON object (else ERR_WRONG_TYPE with field NULL).
+/* obj must be a JSON object (else ERR_MALFORMED_JSON with field NULL);
+ * null counts as a wrong type, not as an absent field.
  * Returns true when every field is valid. */
 bool json_spec_parse(const json_t *obj, const struct json_field *spec, struct spec_error *e);
 

@@ -40,7 +40,8 @@ static const char *method_name(enum http_method m) {
 }
 
 /* Matches url against a pattern segment by segment; {} takes one non-empty
- * segment of at most 79 bytes into rq->params. */
+ * segment into rq->params (one too long for the buffer becomes "", which
+ * no handler accepts as an id, so the answer is the handler's 404). */
 static bool path_match(const char *pattern, const char *url, struct request *rq) {
   size_t nparams = 0;
   const char *p = pattern, *u = url;
@@ -48,11 +49,12 @@ static bool path_match(const char *pattern, const char *url, struct request *rq)
     if (p[0] == '{' && p[1] == '}') {
       const char *end = strchr(u, '/');
       size_t len = end ? (size_t)(end - u) : strlen(u);
-      if (len == 0 || len >= sizeof rq->param_buf[0] || nparams == MAX_PATH_PARAMS)
+      if (len == 0 || nparams == MAX_PATH_PARAMS)
         return false;
       if (rq != NULL) {
-        memcpy(rq->param_buf[nparams], u, len);
-        rq->param_buf[nparams][len] = '\0';
+        size_t kept = len < sizeof rq->param_buf[0] ? len : 0;
+        memcpy(rq->param_buf[nparams], u, kept);
+        rq->param_buf[nparams][kept] = '\0';
         rq->params[nparams] = rq->param_buf[nparams];
       }
       nparams++;
@@ -210,6 +212,21 @@ static enum MHD_Result dispatch(struct request *rq) {
   return ret;
 }
 
+static enum MHD_Result add_arg_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value) {
+  size_t *total = cls;
+  *total += strlen(key) + (value ? strlen(value) + 1 : 0) + 1;
+  return MHD_YES;
+}
+
+/* The request target's length: path plus query (decoded, so never more
+ * than what was sent). */
+static size_t target_length(struct MHD_Connection *conn, const char *url) {
+  size_t total = strlen(url);
+  MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg_length, &total);
+  return total;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls) {
@@ -224,7 +241,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     rq->method = method_of(method);
     rq->method_text = rq->method == HTTP_OTHER ? "OTHER" : method;
     rq->url = url;
-    if (strlen(url) > MAX_URL_BYTES)
+    rq->url_too_long = target_length(conn, url) > MAX_URL_BYTES;
+    if (rq->url_too_long)
       return MHD_YES; /* answered 414 once the body (if any) is drained */
     char allow[64];
     rq->route = route_find(rq->method, url, rq, allow, sizeof allow);
@@ -267,7 +285,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
   if (rq->status != 0)
     return MHD_YES; /* already answered */
-  if (strlen(url) > MAX_URL_BYTES)
+  if (rq->url_too_long)
     return reply_problem(rq, ERR_URI_TOO_LONG, NULL, NULL);
   if (rq->route == NULL) {
     char allow[64];

@@ -57,6 +57,7 @@ struct request {
   enum http_method method;
   const char *method_text;
   const char *url; /* path without query */
+  bool url_too_long;
   const char *params[MAX_PATH_PARAMS];
   char param_buf[MAX_PATH_PARAMS][80];
 

@@ -1,0 +1,396 @@
+/* Identity tokens from the configured OpenID Connect issuer: discovery,
+ * JWKS fetching and the shared keyset.  The keyset pointer is swapped
+ * under a mutex; a verifier takes a reference under the lock and verifies
+ * without it, so a refresh never waits for verifications or vice versa.
+ * Fetches are rate-limited to one per second across all threads, and only
+ * one thread fetches at a time. */
+#include "auth/identity.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jose/jws.h"
+#include "log.h"
+
+#define FETCH_MAX_BODY (256 * 1024)
+#define FETCH_CONNECT_TIMEOUT_MS 2000L
+#define FETCH_TOTAL_TIMEOUT_MS 5000L
+#define FETCH_MIN_INTERVAL_MS 1000
+/* Keys the issuer has withdrawn stop verifying within this time even if
+ * no unknown kid prompts a refetch. */
+#define KEYSET_MAX_AGE_MS (3600 * 1000)
+
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t fetch_done;
+  bool configured;
+  struct identity_config cfg; /* strings owned, set before serving */
+  char *jwks_uri;             /* from discovery; NULL: discover again */
+  struct jose_keyset *keys;   /* NULL until a JWKS was loaded */
+  unsigned long generation;   /* bumped on every swap */
+  int64_t loaded_ms;
+  int64_t last_attempt_ms;
+  bool attempted;
+  bool fetching;
+  bool curl_ready;
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER, .fetch_done = PTHREAD_COND_INITIALIZER};
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- HTTP ---------------------------------------------------------- */
+
+struct body {
+  char *data;
+  size_t len;
+};
+
+static size_t body_append(char *ptr, size_t size, size_t nmemb, void *userdata) {
+  struct body *b = userdata;
+  size_t n = size * nmemb;
+  if (n > FETCH_MAX_BODY - b->len)
+    return 0; /* aborts the transfer: over the size cap */
+  char *grown = realloc(b->data, b->len + n + 1);
+  if (!grown)
+    return 0;
+  memcpy(grown + b->len, ptr, n);
+  b->data = grown;
+  b->len += n;
+  b->data[b->len] = '\0';
+  return n;
+}
+
+/* GET url; NULL on a 200 with a body, else a static reason. */
+static const char *http_get(const char *url, struct body *out) {
+  out->data = NULL;
+  out->len = 0;
+  CURL *curl = curl_easy_init();
+  if (!curl)
+    return "curl init failed";
+  struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
+  curl_easy_setopt(curl, CURLOPT_URL, url);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, FETCH_CONNECT_TIMEOUT_MS);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, FETCH_TOTAL_TIMEOUT_MS);
+  curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FETCH_MAX_BODY);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "machtigen");
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_append);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
+
+  const char *why = NULL;
+  long status = 0;
+  CURLcode rc = curl_easy_perform(curl);
+  if (rc == CURLE_WRITE_ERROR || rc == CURLE_FILESIZE_EXCEEDED)
+    why = "response too large";
+  else if (rc != CURLE_OK)
+    why = curl_easy_strerror(rc); /* static text, no URL in it */
+  else if (curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200)
+    why = "HTTP status not 200";
+  else if (!out->data)
+    why = "empty response";
+  curl_slist_free_all(hdrs);
+  curl_easy_cleanup(curl);
+  if (why) {
+    free(out->data);
+    out->data = NULL;
+    out->len = 0;
+  }
+  return why;
+}
+
+static bool url_is_http(const char *url) {
+  return strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0;
+}
+
+/* OpenID Connect Discovery: the issuer (a trailing '/' dropped) plus the
+ * well-known path; the document must name exactly our issuer. */
+static const char *discover_jwks_uri(char **jwks_uri) {
+  const char *issuer = g.cfg.issuer;
+  size_t ilen = strlen(issuer);
+  if (ilen > 0 && issuer[ilen - 1] == '/')
+    ilen--;
+  static const char suffix[] = "/.well-known/openid-configuration";
+  char *url = malloc(ilen + sizeof suffix);
+  if (!url)
+    return "out of memory";
+  memcpy(url, issuer, ilen);
+  memcpy(url + ilen, suffix, sizeof suffix);
+
+  struct body b;
+  const char *why = http_get(url, &b);
+  free(url);
+  if (why)
+    return why;
+  json_t *doc = json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, NULL);
+  free(b.data);
+  json_t *iss = json_object_get(doc, "issuer");
+  json_t *uri = json_object_get(doc, "jwks_uri");
+  if (!json_is_object(doc))
+    why = "discovery document is not a JSON object";
+  else if (!json_is_string(iss) || strcmp(json_string_value(iss), g.cfg.issuer) != 0)
+    why = "discovery issuer does not match the configured issuer";
+  else if (!json_is_string(uri) || !url_is_http(json_string_value(uri)))
+    why = "discovery has no http(s) jwks_uri";
+  else if (strncmp(g.cfg.issuer, "https://", 8) == 0 &&
+           strncmp(json_string_value(uri), "https://", 8) != 0)
+    why = "jwks_uri is not https for an https issuer";
+  else if (!(*jwks_uri = strdup(json_string_value(uri))))
+    why = "out of memory";
+  json_decref(doc);
+  return why;
+}
+
+static const char *fetch_keyset(const char *jwks_uri, struct jose_keyset **out) {
+  struct body b;
+  const char *why = http_get(jwks_uri, &b);
+  if (why)
+    return why;
+  char err[128];
+  *out = jose_keyset_from_jwks(b.data, b.len, err, sizeof err);
+  free(b.data);
+  if (!*out)
+    log_msg(LOG_WARN, "identity provider JWKS unusable: %s", err);
+  return *out ? NULL : "JWKS unusable";
+}
+
+/* why is one of our static strings or libcurl's, never response text. */
+static void log_fetch_failure(const char *why) {
+  log_msg(LOG_WARN, "identity provider keys not loaded: %s", why);
+}
+
+/* ---- Keyset refresh ------------------------------------------------ */
+
+static struct jose_keyset *keyset_snapshot(unsigned long *generation, int64_t *loaded_ms) {
+  pthread_mutex_lock(&g.lock);
+  struct jose_keyset *ks = g.keys;
+  jose_keyset_ref(ks);
+  *generation = g.generation;
+  if (loaded_ms)
+    *loaded_ms = g.loaded_ms;
+  pthread_mutex_unlock(&g.lock);
+  return ks;
+}
+
+/* Fetches discovery (when no jwks_uri is known) and the JWKS, unless the
+ * keyset changed since the caller's snapshot, a fetch started less than a
+ * second ago, or another thread is fetching (then waits for it when
+ * wait is set).  A failed fetch keeps the old keyset. */
+static void keyset_refresh(unsigned long seen_generation, bool wait) {
+  pthread_mutex_lock(&g.lock);
+  int64_t now = monotonic_ms();
+  if (g.generation != seen_generation || !g.configured) {
+    pthread_mutex_unlock(&g.lock);
+    return;
+  }
+  if (g.fetching) {
+    while (wait && g.fetching)
+      pthread_cond_wait(&g.fetch_done, &g.lock);
+    pthread_mutex_unlock(&g.lock);
+    return;
+  }
+  if (g.attempted && now - g.last_attempt_ms < FETCH_MIN_INTERVAL_MS) {
+    pthread_mutex_unlock(&g.lock);
+    return;
+  }
+  g.fetching = true;
+  g.attempted = true;
+  g.last_attempt_ms = now;
+  /* Only the fetching thread touches jwks_uri while fetching is set. */
+  char *jwks_uri = g.jwks_uri;
+  g.jwks_uri = NULL;
+  pthread_mutex_unlock(&g.lock);
+
+  const char *why = NULL;
+  struct jose_keyset *fresh = NULL;
+  if (!jwks_uri)
+    why = discover_jwks_uri(&jwks_uri);
+  if (!why)
+    why = fetch_keyset(jwks_uri, &fresh);
+  if (why) {
+    /* Discover again next time: the issuer may have moved its JWKS. */
+    free(jwks_uri);
+    jwks_uri = NULL;
+    log_fetch_failure(why);
+  }
+
+  pthread_mutex_lock(&g.lock);
+  struct jose_keyset *old = NULL;
+  if (fresh) {
+    old = g.keys;
+    g.keys = fresh;
+    g.generation++;
+    g.loaded_ms = monotonic_ms();
+  }
+  g.jwks_uri = jwks_uri;
+  g.fetching = false;
+  pthread_cond_broadcast(&g.fetch_done);
+  pthread_mutex_unlock(&g.lock);
+  jose_keyset_unref(old);
+}
+
+/* ---- Public interface ---------------------------------------------- */
+
+static void set_err(char *err, size_t errlen, const char *msg) {
+  if (err && errlen > 0)
+    snprintf(err, errlen, "%s", msg);
+}
+
+static bool dup_or_default(char **dst, const char *src, const char *dflt) {
+  *dst = strdup(src && *src ? src : dflt);
+  return *dst != NULL;
+}
+
+bool identity_init(const struct identity_config *cfg, char *err, size_t errlen) {
+  identity_shutdown();
+  if (!cfg || !cfg->issuer || !url_is_http(cfg->issuer)) {
+    set_err(err, errlen, "identity issuer must be an http(s) URL");
+    return false;
+  }
+  if (cfg->leeway_seconds < 0 || cfg->leeway_seconds > 600) {
+    set_err(err, errlen, "identity leeway must be 0..600 seconds");
+    return false;
+  }
+  char *issuer = NULL, *audience = NULL, *bsn_claim = NULL;
+  if (!dup_or_default(&issuer, cfg->issuer, "") ||
+      !dup_or_default(&audience, cfg->audience, "machtigen") ||
+      !dup_or_default(&bsn_claim, cfg->bsn_claim, "sub")) {
+    free(issuer);
+    free(audience);
+    free(bsn_claim);
+    set_err(err, errlen, "out of memory");
+    return false;
+  }
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    free(issuer);
+    free(audience);
+    free(bsn_claim);
+    set_err(err, errlen, "libcurl initialisation failed");
+    return false;
+  }
+
+  pthread_mutex_lock(&g.lock);
+  g.cfg = (struct identity_config){.issuer = issuer,
+                                   .audience = audience,
+                                   .bsn_claim = bsn_claim,
+                                   .leeway_seconds = cfg->leeway_seconds};
+  g.configured = true;
+  g.curl_ready = true;
+  g.attempted = false;
+  unsigned long generation = g.generation;
+  pthread_mutex_unlock(&g.lock);
+
+  /* A failure is logged and retried on demand: the IdP may start later. */
+  keyset_refresh(generation, false);
+  return true;
+}
+
+void identity_shutdown(void) {
+  pthread_mutex_lock(&g.lock);
+  while (g.fetching)
+    pthread_cond_wait(&g.fetch_done, &g.lock);
+  struct jose_keyset *old = g.keys;
+  g.keys = NULL;
+  g.generation++;
+  free(g.jwks_uri);
+  g.jwks_uri = NULL;
+  free((char *)g.cfg.issuer);
+  free((char *)g.cfg.audience);
+  free((char *)g.cfg.bsn_claim);
+  memset(&g.cfg, 0, sizeof g.cfg);
+  g.configured = false;
+  bool curl_ready = g.curl_ready;
+  g.curl_ready = false;
+  pthread_mutex_unlock(&g.lock);
+  jose_keyset_unref(old);
+  if (curl_ready)
+    curl_global_cleanup();
+}
+
+bool identity_ready(void) {
+  pthread_mutex_lock(&g.lock);
+  bool ready = g.keys != NULL;
+  pthread_mutex_unlock(&g.lock);
+  return ready;
+}
+
+static const char *jws_reason(enum jws_status st) {
+  switch (st) {
+  case JWS_OK:
+    return NULL;
+  case JWS_ERR_SIZE:
+    return "token size";
+  case JWS_ERR_FORMAT:
+    return "malformed token";
+  case JWS_ERR_HEADER:
+    return "bad token header";
+  case JWS_ERR_ALG:
+    return "algorithm not allowed";
+  case JWS_ERR_CRIT:
+    return "crit header not supported";
+  case JWS_ERR_UNKNOWN_KID:
+    return "unknown kid";
+  case JWS_ERR_SIGNATURE:
+    return "bad signature";
+  case JWS_ERR_PAYLOAD:
+    return "bad token payload";
+  }
+  return "invalid token";
+}
+
+enum identity_status identity_verify(const char *token, size_t len, struct identity *out,
+                                     const char **reason) {
+  const char *dummy;
+  if (!reason)
+    reason = &dummy;
+  *reason = NULL;
+  if (!token || len == 0 || len > JWS_MAX_TOKEN) {
+    *reason = jws_reason(JWS_ERR_SIZE);
+    return IDENT_INVALID;
+  }
+
+  unsigned long generation;
+  int64_t loaded_ms;
+  struct jose_keyset *ks = keyset_snapshot(&generation, &loaded_ms);
+  if (!ks || monotonic_ms() - loaded_ms > KEYSET_MAX_AGE_MS) {
+    keyset_refresh(generation, false);
+    jose_keyset_unref(ks);
+    ks = keyset_snapshot(&generation, &loaded_ms);
+  }
+  if (!ks) {
+    *reason = "identity provider keys unavailable";
+    return IDENT_UNAVAILABLE;
+  }
+
+  json_t *claims = NULL;
+  enum jws_status st = jws_verify(ks, token, len, &claims);
+  if (st == JWS_ERR_UNKNOWN_KID) {
+    /* Perhaps the issuer rotated its keys: fetch once and retry once. */
+    keyset_refresh(generation, true);
+    struct jose_keyset *fresh = keyset_snapshot(&generation, &loaded_ms);
+    if (fresh && fresh != ks)
+      st = jws_verify(fresh, token, len, &claims);
+    jose_keyset_unref(fresh);
+  }
+  jose_keyset_unref(ks);
+  if (st != JWS_OK) {
+    *reason = jws_reason(st);
+    return IDENT_INVALID;
+  }
+
+  enum identity_status ist =
+      identity_check_claims(&g.cfg, claims, (int64_t)time(NULL), out, reason);
+  json_decref(claims);
+  return ist;
+}
