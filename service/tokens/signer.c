@@ -330,7 +330,7 @@ bool signer_init(const char *dir, char *err, size_t errlen) {
     return false;
   static unsigned interval;
   const char *env = getenv("MACHTIGEN_KEY_RELOAD_SECONDS");
-  interval = env ? (unsigned)atoi(env) : 5;
+  interval = env ? (unsigned)atoi(env) : 1;
   if (interval < 1)
     interval = 1;
   reload_stop = 0;
