@@ -22,7 +22,8 @@ static bool fail(const char *name, const char *why) {
   return false;
 }
 
-static bool parse_uint(const char *name, const char *text, unsigned lo, unsigned hi, unsigned *out) {
+static bool parse_uint(const char *name, const char *text, unsigned lo, unsigned hi,
+                       unsigned *out) {
   char *end;
   unsigned long v = strtoul(text, &end, 10);
   if (text[0] == '\0' || *end != '\0' || v < lo || v > hi) {
@@ -83,13 +84,15 @@ bool config_load(unsigned need) {
     snprintf(public_url_buf, sizeof public_url_buf, "http://%s", config.listen);
     config.public_url = public_url_buf;
   } else if (!is_http_url(config.public_url, config.dev)) {
-    return fail("MACHTIGEN_PUBLIC_URL", config.dev ? "must be an http(s) URL" : "must be an https URL");
+    return fail("MACHTIGEN_PUBLIC_URL",
+                config.dev ? "must be an http(s) URL" : "must be an https URL");
   }
   config.idp_issuer = getenv("MACHTIGEN_IDP_ISSUER");
   if (config.idp_issuer == NULL || config.idp_issuer[0] == '\0')
     return fail("MACHTIGEN_IDP_ISSUER", "is not set (the OpenID Connect issuer URL)");
   if (!is_http_url(config.idp_issuer, config.dev))
-    return fail("MACHTIGEN_IDP_ISSUER", config.dev ? "must be an http(s) URL" : "must be an https URL");
+    return fail("MACHTIGEN_IDP_ISSUER",
+                config.dev ? "must be an http(s) URL" : "must be an https URL");
   config.idp_audience = env_or("MACHTIGEN_IDP_AUDIENCE", "machtigen");
   config.idp_bsn_claim = env_or("MACHTIGEN_IDP_BSN_CLAIM", "sub");
   config.key_dir = env_or("MACHTIGEN_KEY_DIR", "keys");
@@ -103,19 +106,21 @@ bool config_load(unsigned need) {
     if (RAND_bytes(config.pseudonym_key, sizeof config.pseudonym_key) != 1)
       return fail("MACHTIGEN_PSEUDONYM_KEY", "could not be generated");
   } else {
-    return fail("MACHTIGEN_PSEUDONYM_KEY", "is not set (64 hex characters; needed to pseudonymise BSNs in logs)");
+    return fail("MACHTIGEN_PSEUDONYM_KEY",
+                "is not set (64 hex characters; needed to pseudonymise BSNs in logs)");
   }
 
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   char def_threads[16];
   snprintf(def_threads, sizeof def_threads, "%ld", cores > 0 ? 2 * cores : 4);
-  if (!parse_uint("MACHTIGEN_THREADS", env_or("MACHTIGEN_THREADS", def_threads), 1, 256, &config.threads))
+  if (!parse_uint("MACHTIGEN_THREADS", env_or("MACHTIGEN_THREADS", def_threads), 1, 256,
+                  &config.threads))
     return false;
-  if (!parse_uint("MACHTIGEN_CONNECTION_TIMEOUT", env_or("MACHTIGEN_CONNECTION_TIMEOUT", "30"), 1, 3600,
-                  &config.connection_timeout))
+  if (!parse_uint("MACHTIGEN_CONNECTION_TIMEOUT", env_or("MACHTIGEN_CONNECTION_TIMEOUT", "30"), 1,
+                  3600, &config.connection_timeout))
     return false;
-  if (!parse_uint("MACHTIGEN_MAX_CONNECTIONS", env_or("MACHTIGEN_MAX_CONNECTIONS", "4096"), 16, 65536,
-                  &config.max_connections))
+  if (!parse_uint("MACHTIGEN_MAX_CONNECTIONS", env_or("MACHTIGEN_MAX_CONNECTIONS", "4096"), 16,
+                  65536, &config.max_connections))
     return false;
   return true;
 }

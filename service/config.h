@@ -10,16 +10,16 @@ struct config {
   const char *listen;       /* MACHTIGEN_LISTEN, host:port */
   char listen_host[64];
   uint16_t listen_port;
-  const char *public_url;   /* MACHTIGEN_PUBLIC_URL */
-  const char *idp_issuer;   /* MACHTIGEN_IDP_ISSUER */
-  const char *idp_audience; /* MACHTIGEN_IDP_AUDIENCE */
-  const char *idp_bsn_claim;/* MACHTIGEN_IDP_BSN_CLAIM */
-  const char *key_dir;      /* MACHTIGEN_KEY_DIR */
+  const char *public_url;          /* MACHTIGEN_PUBLIC_URL */
+  const char *idp_issuer;          /* MACHTIGEN_IDP_ISSUER */
+  const char *idp_audience;        /* MACHTIGEN_IDP_AUDIENCE */
+  const char *idp_bsn_claim;       /* MACHTIGEN_IDP_BSN_CLAIM */
+  const char *key_dir;             /* MACHTIGEN_KEY_DIR */
   unsigned char pseudonym_key[32]; /* MACHTIGEN_PSEUDONYM_KEY (hex) */
-  unsigned threads;         /* MACHTIGEN_THREADS */
-  unsigned connection_timeout; /* MACHTIGEN_CONNECTION_TIMEOUT, seconds */
-  unsigned max_connections; /* MACHTIGEN_MAX_CONNECTIONS */
-  bool dev;                 /* MACHTIGEN_DEV=1: plain http allowed, generated keys */
+  unsigned threads;                /* MACHTIGEN_THREADS */
+  unsigned connection_timeout;     /* MACHTIGEN_CONNECTION_TIMEOUT, seconds */
+  unsigned max_connections;        /* MACHTIGEN_MAX_CONNECTIONS */
+  bool dev;                        /* MACHTIGEN_DEV=1: plain http allowed, generated keys */
 };
 
 extern struct config config;

@@ -32,8 +32,8 @@ static json_t *line_start(enum log_level level) {
   struct tm tm;
   gmtime_r(&ts.tv_sec, &tm);
   char when[40];
-  snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+  snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
   return json_pack("{s:s, s:s}", "ts", when, "level", level_name[level]);
 }
 
@@ -49,8 +49,8 @@ void log_msg(enum log_level level, const char *fmt, ...) {
   emit(line);
 }
 
-void log_request(const char *method, const char *path, unsigned status, const char *code,
-                 double ms, const char *actor_pseudonym) {
+void log_request(const char *method, const char *path, unsigned status, const char *code, double ms,
+                 const char *actor_pseudonym) {
   json_t *line = line_start(status >= 500 ? LOG_ERROR : LOG_INFO);
   json_object_set_new(line, "method", json_string(method));
   /* Paths carry no BSN by design (parties go in bodies), only mandate ids. */

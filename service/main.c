@@ -37,13 +37,16 @@ static int cmd_migrate(void) {
 static bool schema_matches(void) {
   struct db *db = db_get();
   if (db == NULL) {
-    fprintf(stderr, "machtigend: cannot connect to MACHTIGEN_DATABASE_URL (or a statement failed to prepare: is the schema migrated?)\n");
+    fprintf(stderr, "machtigend: cannot connect to MACHTIGEN_DATABASE_URL (or a statement failed "
+                    "to prepare: is the schema migrated?)\n");
     return false;
   }
   int have = db_schema_version(db), want = db_schema_version_known();
   db_release();
   if (have != want) {
-    fprintf(stderr, "machtigend: database schema version is %d, this binary needs %d: run `machtigend migrate`\n",
+    fprintf(stderr,
+            "machtigend: database schema version is %d, this binary needs %d: run `machtigend "
+            "migrate`\n",
             have, want);
     return false;
   }
@@ -144,8 +147,11 @@ static int cmd_clients_add(int argc, char **argv) {
   if (jwk_file != NULL) {
     json_error_t jerr;
     json_t *j = json_load_file(jwk_file, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(j) || json_object_get(j, "d") != NULL || !json_is_string(json_object_get(j, "kid"))) {
-      fprintf(stderr, "machtigend clients add: --jwk must name a file with one public JWK that has a kid\n");
+    if (!json_is_object(j) || json_object_get(j, "d") != NULL ||
+        !json_is_string(json_object_get(j, "kid"))) {
+      fprintf(
+          stderr,
+          "machtigend clients add: --jwk must name a file with one public JWK that has a kid\n");
       json_decref(j);
       return 2;
     }
@@ -187,7 +193,8 @@ static int cmd_keys(int argc, char **argv) {
     return keys_rotate(dir);
   if (strcmp(argv[0], "list") == 0 && argc == 1)
     return keys_list(dir);
-  if (strcmp(argv[0], "prune") == 0 && (argc == 1 || (argc == 2 && strcmp(argv[1], "--force") == 0)))
+  if (strcmp(argv[0], "prune") == 0 &&
+      (argc == 1 || (argc == 2 && strcmp(argv[1], "--force") == 0)))
     return keys_prune(dir, argc == 2);
   return usage();
 }

@@ -1,5 +1,6 @@
 #include "auth/client_auth.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,20 @@ struct cached_client {
 
 static __thread struct cached_client cache[CLIENT_CACHE_SLOTS];
 
+static void slot_clear(struct cached_client *slot);
+
+/* Empties a thread's cache when the thread ends. */
+static pthread_key_t cache_key;
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+
+static void cache_thread_end(void *slots) {
+  struct cached_client *c = slots;
+  for (int i = 0; i < CLIENT_CACHE_SLOTS; i++)
+    slot_clear(&c[i]);
+}
+
+static void cache_key_create(void) { pthread_key_create(&cache_key, cache_thread_end); }
+
 static int64_t mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -128,6 +143,8 @@ static enum db_status client_get(struct db *db, const char *id, const struct cac
   }
   oldest->loaded_ms = now;
   oldest->used = true;
+  pthread_once(&cache_key_once, cache_key_create);
+  pthread_setspecific(cache_key, cache);
   *out = oldest;
   return DB_OK;
 }
@@ -232,8 +249,10 @@ static enum client_auth_status by_assertion(struct db *db, const char *assertion
   const char *dot1 = strchr(assertion, '.');
   const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
   unsigned char payload[4096];
-  long n = dot2 ? b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), payload, sizeof payload - 1) : -1;
-  json_t *unverified = n > 0 ? json_loadb((const char *)payload, (size_t)n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+  long n =
+      dot2 ? b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), payload, sizeof payload - 1) : -1;
+  json_t *unverified =
+      n > 0 ? json_loadb((const char *)payload, (size_t)n, JSON_REJECT_DUPLICATES, NULL) : NULL;
   const char *iss = json_string_value(json_object_get(unverified, "iss"));
   char id[65] = "";
   if (iss != NULL)
@@ -306,7 +325,8 @@ enum client_auth_status client_authenticate(struct db *db, const char *authoriza
   if (basic)
     return by_secret(db, authorization, out, reason);
   if (jwt) {
-    if (assertion_type == NULL || strcmp(assertion_type, CLIENT_ASSERTION_TYPE) != 0 || assertion == NULL) {
+    if (assertion_type == NULL || strcmp(assertion_type, CLIENT_ASSERTION_TYPE) != 0 ||
+        assertion == NULL) {
       *reason = "client_assertion_type must be " CLIENT_ASSERTION_TYPE;
       return CLIENT_AUTH_FAILED;
     }

@@ -103,13 +103,13 @@ static enum db_status append(struct db *db, const struct audit_event *const *eve
     json_decref(detail);
     ok = seq > 0 && detail != NULL;
     json_array_append_new(
-        rows, json_pack("{s:I, s:I, s:s, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s}", "seq",
-                        (json_int_t)seq, "at", (json_int_t)at, "event", e->event, "mandate_id",
-                        none_if_empty(e->mandate_id), "principal", none_if_empty(e->principal),
-                        "actor", e->actor, "actor_employee", none_if_empty(e->actor_employee),
-                        "service", none_if_empty(e->service), "client", none_if_empty(e->client),
-                        "detail", e->detail_json ? e->detail_json : "{}", "prev_hash", hex_prev,
-                        "hash", hex_hash));
+        rows,
+        json_pack("{s:I, s:I, s:s, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s}", "seq",
+                  (json_int_t)seq, "at", (json_int_t)at, "event", e->event, "mandate_id",
+                  none_if_empty(e->mandate_id), "principal", none_if_empty(e->principal), "actor",
+                  e->actor, "actor_employee", none_if_empty(e->actor_employee), "service",
+                  none_if_empty(e->service), "client", none_if_empty(e->client), "detail",
+                  e->detail_json ? e->detail_json : "{}", "prev_hash", hex_prev, "hash", hex_hash));
   }
   free(seqs);
   char *rows_text = ok ? json_dumps(rows, JSON_COMPACT) : NULL;
@@ -301,7 +301,8 @@ int audit_verify(const char *conninfo) {
                  memcmp(head, expect, 32) == 0;
   PQclear(r);
   if (!head_ok) {
-    printf("audit chain BROKEN: the head does not match the last row (%lld): rows were removed\n", last);
+    printf("audit chain BROKEN: the head does not match the last row (%lld): rows were removed\n",
+           last);
     return 1;
   }
   printf("audit chain intact: %lld events\n", checked);

@@ -1,5 +1,6 @@
 #include "db/db.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +27,28 @@ static const struct {
 
 static __thread struct db *thread_db;
 
+/* Closes a worker thread's connection when the thread ends (server stop). */
+static pthread_key_t db_key;
+static pthread_once_t db_key_once = PTHREAD_ONCE_INIT;
+
+static void db_thread_end(void *arg) {
+  struct db *db = arg;
+  if (db->conn != NULL)
+    PQfinish(db->conn);
+  free(db);
+}
+
+static void db_key_create(void) { pthread_key_create(&db_key, db_thread_end); }
+
 static bool prepare_all(struct db *db) {
   for (int i = 0; i < STMT_COUNT; i++) {
     PGresult *r = PQprepare(db->conn, statements[i].name, statements[i].sql, 0, NULL);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
       log_msg(LOG_ERROR, "cannot prepare statement %s: %s", statements[i].name,
-              PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : "?");
+              PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                  ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                  : "?");
     PQclear(r);
     if (!ok)
       return false;
@@ -47,6 +63,8 @@ struct db *db_get(void) {
     if (db == NULL)
       return NULL;
     thread_db = db;
+    pthread_once(&db_key_once, db_key_create);
+    pthread_setspecific(db_key, db);
   }
   if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK && db->prepared)
     return db;
@@ -75,9 +93,8 @@ void db_release(void) {
   struct db *db = thread_db;
   if (db == NULL)
     return;
-  if (db->conn != NULL)
-    PQfinish(db->conn);
-  free(db);
+  pthread_setspecific(db_key, NULL);
+  db_thread_end(db);
   thread_db = NULL;
 }
 
@@ -153,7 +170,8 @@ void db_rollback(struct db *db) {
 void db_assert_idle(void) {
 #ifndef NDEBUG
   struct db *db = thread_db;
-  if (db != NULL && (db->in_tx || (db->conn != NULL && PQtransactionStatus(db->conn) == PQTRANS_INTRANS))) {
+  if (db != NULL &&
+      (db->in_tx || (db->conn != NULL && PQtransactionStatus(db->conn) == PQTRANS_INTRANS))) {
     log_msg(LOG_ERROR, "a handler returned with a transaction open");
     abort();
   }

@@ -1,6 +1,7 @@
 #include "db/mandates_db.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,13 @@ struct catalogue {
 
 static __thread struct catalogue catalogue;
 
+static pthread_key_t catalogue_key;
+static pthread_once_t catalogue_key_once = PTHREAD_ONCE_INIT;
+
+/* Frees a thread's copy when the thread ends. */
+static void catalogue_thread_end(void *items) { free(items); }
+static void catalogue_key_create(void) { pthread_key_create(&catalogue_key, catalogue_thread_end); }
+
 static usec_t mono_usec(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -69,6 +77,8 @@ static enum db_status catalogue_refresh(struct db *db) {
   PQclear(r);
   free(catalogue.items);
   catalogue = (struct catalogue){mono_usec(), n, items};
+  pthread_once(&catalogue_key_once, catalogue_key_create);
+  pthread_setspecific(catalogue_key, items);
   return DB_OK;
 }
 
@@ -96,7 +106,9 @@ static enum mandate_role role_parse(const char *text) {
 }
 
 static const char *role_name(enum mandate_role role) {
-  return role == ROLE_PRINCIPAL ? "principal" : role == ROLE_REPRESENTATIVE ? "representative" : "admin";
+  return role == ROLE_PRINCIPAL        ? "principal"
+         : role == ROLE_REPRESENTATIVE ? "representative"
+                                       : "admin";
 }
 
 /* Column order: MANDATE_COLS in statements.def. */

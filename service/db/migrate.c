@@ -37,7 +37,8 @@ bool db_migrate(const char *conninfo) {
     return false;
   }
   bool ok = exec_ok(conn, "SET client_min_messages = warning", "settings") &&
-            exec_ok(conn, "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")", "taking the migration lock") &&
+            exec_ok(conn, "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")",
+                    "taking the migration lock") &&
             exec_ok(conn,
                     "CREATE TABLE IF NOT EXISTS schema_migrations ("
                     " version int PRIMARY KEY, name text NOT NULL,"
@@ -57,7 +58,8 @@ bool db_migrate(const char *conninfo) {
     fprintf(stderr, "machtigend migrate: applying %s\n", m->name);
     char record[160];
     snprintf(record, sizeof record,
-             "INSERT INTO schema_migrations (version, name) VALUES (%d, '%s')", m->version, m->name);
+             "INSERT INTO schema_migrations (version, name) VALUES (%d, '%s')", m->version,
+             m->name);
     ok = exec_ok(conn, "BEGIN", "BEGIN") && exec_ok(conn, m->sql, m->name) &&
          exec_ok(conn, record, "recording the migration") && exec_ok(conn, "COMMIT", "COMMIT");
     if (!ok)

@@ -103,12 +103,9 @@ enum transition_result {
 /* The mandate state machine.  initiator is the side that created the
  * mandate (pending mandates wait for the other side); actor is the caller.
  * On TR_OK *next holds the new status.  now/created decide lapse. */
-enum transition_result mandate_transition(enum mandate_status current,
-                                          enum mandate_role initiator,
-                                          enum mandate_role actor,
-                                          enum mandate_action action,
-                                          usec_t created, usec_t now,
-                                          enum mandate_status *next);
+enum transition_result mandate_transition(enum mandate_status current, enum mandate_role initiator,
+                                          enum mandate_role actor, enum mandate_action action,
+                                          usec_t created, usec_t now, enum mandate_status *next);
 
 enum period_error {
   PERIOD_OK,

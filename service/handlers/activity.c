@@ -19,8 +19,8 @@ static json_t *opt_text(const PGresult *r, int row, int col) {
 static json_t *activity_item(const PGresult *r, int row) {
   char at[40];
   time_format(db_int(r, row, 1), at, sizeof at);
-  return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "at", at, "event", db_text(r, row, 2),
-                   "actor", db_text(r, row, 3), "service", opt_text(r, row, 5), "client",
+  return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "at", at, "event", db_text(r, row, 2), "actor",
+                   db_text(r, row, 3), "service", opt_text(r, row, 5), "client",
                    opt_text(r, row, 6), "mandate_id", opt_text(r, row, 7));
 }
 

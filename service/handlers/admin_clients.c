@@ -70,7 +70,8 @@ enum MHD_Result admin_clients_create(struct request *rq) {
   if (strcmp(role, "portal") == 0 && (audience == NULL || audience[0] == '\0'))
     return reply_problem(rq, ERR_MISSING_FIELD, "A portal needs an audience.", "audience");
   if (jwk != NULL && !jwk_usable(jwk))
-    return reply_problem(rq, ERR_WRONG_TYPE, "jwk must be a public EC P-256 or RSA key with a kid.", "jwk");
+    return reply_problem(rq, ERR_WRONG_TYPE, "jwk must be a public EC P-256 or RSA key with a kid.",
+                         "jwk");
   struct db *db = db_get();
   if (db == NULL)
     return reply_db_error(rq, DB_HARD_ERROR);

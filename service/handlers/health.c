@@ -15,9 +15,11 @@ enum MHD_Result health_ready(struct request *rq) {
     return reply_problem(rq, ERR_SERVICE_UNAVAILABLE, "The database cannot be reached.", NULL);
   int version = db_schema_version(db);
   if (version != db_schema_version_known())
-    return reply_problem(rq, ERR_SERVICE_UNAVAILABLE, "The database schema is not the expected version.", NULL);
+    return reply_problem(rq, ERR_SERVICE_UNAVAILABLE,
+                         "The database schema is not the expected version.", NULL);
   if (!identity_ready())
-    return reply_problem(rq, ERR_SERVICE_UNAVAILABLE, "The identity provider's keys are not loaded yet.", NULL);
+    return reply_problem(rq, ERR_SERVICE_UNAVAILABLE,
+                         "The identity provider's keys are not loaded yet.", NULL);
   return reply_json(rq, MHD_HTTP_OK,
                     json_pack("{s:s, s:s, s:i, s:s}", "status", "ready", "database", "ok",
                               "schema_version", version, "identity_keys", "ok"));

@@ -37,7 +37,8 @@ static enum err transition_err(enum transition_result tr) {
 }
 
 /* Accepting a request grants it: the same rules as a principal's grant. */
-static struct tx_outcome accept_checks(struct db *db, struct action_ctx *c, enum mandate_role actor) {
+static struct tx_outcome accept_checks(struct db *db, struct action_ctx *c,
+                                       enum mandate_role actor) {
   if (c->m.valid_until <= now_usec())
     return outcome(DB_OK, ERR_STATE_CONFLICT, "The period of this mandate has already ended.");
   if (actor != ROLE_PRINCIPAL)
@@ -66,7 +67,8 @@ static struct tx_outcome action_tx(struct db *db, void *ctx) {
       strcmp(c->m.principal, caller) == 0 ? ROLE_PRINCIPAL : ROLE_REPRESENTATIVE;
   /* A court-appointed mandate ends only through the court's register. */
   if (mandate_kind_is_legal(c->m.kind))
-    return outcome(DB_OK, ERR_ACTION_FORBIDDEN, "Only the court's register can change this mandate.");
+    return outcome(DB_OK, ERR_ACTION_FORBIDDEN,
+                   "Only the court's register can change this mandate.");
   /* Expired and lapsed mandates have already ended: nothing to revoke. */
   usec_t now = now_usec();
   if (c->action == MA_REVOKE &&
@@ -89,8 +91,8 @@ static struct tx_outcome action_tx(struct db *db, void *ctx) {
   if (st != DB_OK)
     return outcome(st, ERR_NONE, NULL);
   static const char *const events[] = {
-      [MA_ACCEPT] = "mandate_accepted",   [MA_DECLINE] = "mandate_declined",
-      [MA_REVOKE] = "mandate_revoked",    [MA_SUSPEND] = "mandate_suspended",
+      [MA_ACCEPT] = "mandate_accepted", [MA_DECLINE] = "mandate_declined",
+      [MA_REVOKE] = "mandate_revoked",  [MA_SUSPEND] = "mandate_suspended",
       [MA_RESUME] = "mandate_resumed",
   };
   const char *event = events[c->action];

@@ -37,8 +37,10 @@ static json_t *time_json(usec_t t) {
 static json_t *opt_string(bool has, const char *s) { return has ? json_string(s) : json_null(); }
 
 json_t *mandate_to_json(const struct mandate *m, usec_t now) {
-  static const char *initiators[] = {[ROLE_NONE] = "admin", [ROLE_PRINCIPAL] = "principal",
-                                     [ROLE_REPRESENTATIVE] = "representative", [ROLE_ADMIN] = "admin"};
+  static const char *initiators[] = {[ROLE_NONE] = "admin",
+                                     [ROLE_PRINCIPAL] = "principal",
+                                     [ROLE_REPRESENTATIVE] = "representative",
+                                     [ROLE_ADMIN] = "admin"};
   return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:i, s:o, s:o}",
                    "id", m->id, "principal", m->principal, "representative", m->representative,
                    "service", m->service, "kind", mandate_kind_name(m->kind), "status",

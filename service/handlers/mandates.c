@@ -76,8 +76,8 @@ static struct tx_outcome create_tx(struct db *db, void *ctx) {
     return rule(ERR_LEGAL_MANDATE_EXISTS, NULL);
   if (st != DB_NOT_FOUND)
     return db_status_only(st);
-  st = db_mandate_overlap_exists(db, c->principal.id, c->representative.id, c->service_code, c->from,
-                                 c->until);
+  st = db_mandate_overlap_exists(db, c->principal.id, c->representative.id, c->service_code,
+                                 c->from, c->until);
   if (st == DB_OK)
     return rule(ERR_MANDATE_OVERLAP, NULL);
   if (st != DB_NOT_FOUND)
@@ -187,7 +187,7 @@ static bool cursor_decode(const char *text, struct mandate_list_query *q) {
 }
 
 static bool status_filter_valid(const char *s) {
-  static const char *names[] = {"pending", "active",  "declined", "revoked",
+  static const char *names[] = {"pending",   "active",  "declined", "revoked",
                                 "suspended", "expired", "lapsed"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strcmp(s, names[i]) == 0)

@@ -24,7 +24,8 @@ static bool claims_live(struct request *rq, json_t *claims, int64_t now) {
   json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
   return claim_is(claims, "iss", config.public_url) &&
          claim_is(claims, "aud", rq->client.audience) && json_is_integer(exp) &&
-         json_integer_value(exp) > now && (!json_is_integer(nbf) || json_integer_value(nbf) <= now + TOKEN_LEEWAY);
+         json_integer_value(exp) > now &&
+         (!json_is_integer(nbf) || json_integer_value(nbf) <= now + TOKEN_LEEWAY);
 }
 
 static bool mandate_live(struct db *db, json_t *claims, usec_t now, bool *db_down) {

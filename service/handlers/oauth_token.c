@@ -68,8 +68,9 @@ static enum MHD_Result issue(struct request *rq, struct db *db, const char *prin
   struct token_mandate m;
   enum db_status st = db_mandate_for_token(db, principal, rq->who.party.id, service, &m);
   if (st == DB_NOT_FOUND)
-    return bad_request(rq, "invalid_grant",
-                       "There is no mandate from this principal to this representative for this service.");
+    return bad_request(
+        rq, "invalid_grant",
+        "There is no mandate from this principal to this representative for this service.");
   if (st != DB_OK)
     return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
   usec_t now_us = now_usec();
@@ -98,19 +99,20 @@ static enum MHD_Result issue(struct request *rq, struct db *db, const char *prin
   };
   if (audit_append_wait(&e) != DB_OK)
     return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
-  json_t *claims = json_pack(
-      "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:{s:s, s:s, s:I}, s:s, s:I, s:I, s:I}", "iss",
-      config.public_url, "aud", rq->client.audience, "client_id", rq->client.id, "sub", principal,
-      "act", actor_claim(&rq->who), "scope", service, "acr", loa_name(rq->who.loa), "mandate", "id",
-      m.id, "kind", mandate_kind_name(m.kind), "valid_until", (json_int_t)(m.valid_until / USEC_PER_SEC),
-      "jti", jti, "iat", (json_int_t)now, "nbf", (json_int_t)now, "exp", (json_int_t)exp);
+  json_t *claims =
+      json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:{s:s, s:s, s:I}, s:s, s:I, s:I, s:I}", "iss",
+                config.public_url, "aud", rq->client.audience, "client_id", rq->client.id, "sub",
+                principal, "act", actor_claim(&rq->who), "scope", service, "acr",
+                loa_name(rq->who.loa), "mandate", "id", m.id, "kind", mandate_kind_name(m.kind),
+                "valid_until", (json_int_t)(m.valid_until / USEC_PER_SEC), "jti", jti, "iat",
+                (json_int_t)now, "nbf", (json_int_t)now, "exp", (json_int_t)exp);
   char *token = signer_sign(claims, "at+jwt");
   json_decref(claims);
   if (token == NULL)
     return reply_oauth_error(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "server_error", NULL);
-  json_t *body = json_pack("{s:s, s:s, s:s, s:I}", "access_token", token, "issued_token_type",
-                           TYPE_ACCESS_TOKEN, "token_type", "Bearer", "expires_in",
-                           (json_int_t)(exp - now));
+  json_t *body =
+      json_pack("{s:s, s:s, s:s, s:I}", "access_token", token, "issued_token_type",
+                TYPE_ACCESS_TOKEN, "token_type", "Bearer", "expires_in", (json_int_t)(exp - now));
   free(token);
   return reply_json(rq, MHD_HTTP_OK, body);
 }
@@ -121,7 +123,8 @@ enum MHD_Result oauth_token(struct request *rq) {
   if (grant == NULL)
     return bad_request(rq, "invalid_request", "grant_type is missing.");
   if (strcmp(grant, GRANT_TOKEN_EXCHANGE) != 0)
-    return bad_request(rq, "unsupported_grant_type", "Only token exchange (RFC 8693) is supported.");
+    return bad_request(rq, "unsupported_grant_type",
+                       "Only token exchange (RFC 8693) is supported.");
   if (rq->client.role != CLIENT_PORTAL)
     return bad_request(rq, "unauthorized_client", "Only portal clients may exchange tokens.");
   const char *subject = form_get(f, "subject_token");
@@ -131,13 +134,16 @@ enum MHD_Result oauth_token(struct request *rq) {
   const char *requested_type = form_get(f, "requested_token_type");
   if (subject == NULL || subject[0] == '\0')
     return bad_request(rq, "invalid_request", "subject_token is missing.");
-  if (subject_type == NULL || (strcmp(subject_type, TYPE_ID_TOKEN) != 0 && strcmp(subject_type, TYPE_JWT) != 0))
+  if (subject_type == NULL ||
+      (strcmp(subject_type, TYPE_ID_TOKEN) != 0 && strcmp(subject_type, TYPE_JWT) != 0))
     return bad_request(rq, "invalid_request", "subject_token_type must be " TYPE_ID_TOKEN ".");
   if (requested_type != NULL && strcmp(requested_type, TYPE_ACCESS_TOKEN) != 0)
-    return bad_request(rq, "invalid_request", "requested_token_type must be " TYPE_ACCESS_TOKEN ".");
+    return bad_request(rq, "invalid_request",
+                       "requested_token_type must be " TYPE_ACCESS_TOKEN ".");
   struct party principal;
   if (requested == NULL)
-    return bad_request(rq, "invalid_request", "requested_subject (the principal, bsn:...) is missing.");
+    return bad_request(rq, "invalid_request",
+                       "requested_subject (the principal, bsn:...) is missing.");
   if (party_parse(requested, &principal) != PARTY_OK || principal.kind != PARTY_PERSON)
     return bad_request(rq, "invalid_request", "requested_subject must be a valid bsn:123456782.");
   if (scope == NULL || scope[0] == '\0' || strchr(scope, ' ') != NULL || strlen(scope) > 63)
@@ -167,7 +173,8 @@ enum MHD_Result oauth_token(struct request *rq) {
   if (st != DB_OK)
     return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
   if (rq->who.loa < s.min_loa)
-    return bad_request(rq, "invalid_grant",
-                       "The representative's level of assurance is below what this service requires.");
+    return bad_request(
+        rq, "invalid_grant",
+        "The representative's level of assurance is below what this service requires.");
   return issue(rq, db, principal.id, scope);
 }

@@ -7,7 +7,7 @@ struct err_info {
 };
 
 static const struct err_info registry[ERR_COUNT] = {
-  [ERR_NONE] = {200, "ok", "OK"},
+    [ERR_NONE] = {200, "ok", "OK"},
 #define ERR(name, status, code, title) [ERR_##name] = {status, code, title},
 #include "http/errors.def"
 #undef ERR

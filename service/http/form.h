@@ -16,9 +16,9 @@ struct form {
 
 enum form_error {
   FORM_OK,
-  FORM_MALFORMED,   /* bad percent-escape, empty name, NUL byte */
-  FORM_DUPLICATE,   /* a name given twice (RFC 6749 §3.1) */
-  FORM_TOO_MANY,    /* more than FORM_MAX_FIELDS */
+  FORM_MALFORMED, /* bad percent-escape, empty name, NUL byte */
+  FORM_DUPLICATE, /* a name given twice (RFC 6749 §3.1) */
+  FORM_TOO_MANY,  /* more than FORM_MAX_FIELDS */
 };
 
 /* Parses body[0..len) into f; on FORM_DUPLICATE *bad names the field. */

@@ -12,14 +12,14 @@
 #include "http/errors.h"
 
 enum spec_type {
-  SPEC_STRING,         /* out: const char * (borrowed from the json_t) */
-  SPEC_PARTY,          /* out: struct party */
-  SPEC_TIME_START,     /* out: usec_t; a full date is the start of that day */
-  SPEC_TIME_END,       /* out: usec_t; a full date is the end of that day */
-  SPEC_INTEGER,        /* out: long long */
-  SPEC_BOOLEAN,        /* out: bool */
-  SPEC_ARRAY,          /* out: const json_t * (borrowed) */
-  SPEC_OBJECT,         /* out: const json_t * (borrowed) */
+  SPEC_STRING,     /* out: const char * (borrowed from the json_t) */
+  SPEC_PARTY,      /* out: struct party */
+  SPEC_TIME_START, /* out: usec_t; a full date is the start of that day */
+  SPEC_TIME_END,   /* out: usec_t; a full date is the end of that day */
+  SPEC_INTEGER,    /* out: long long */
+  SPEC_BOOLEAN,    /* out: bool */
+  SPEC_ARRAY,      /* out: const json_t * (borrowed) */
+  SPEC_OBJECT,     /* out: const json_t * (borrowed) */
 };
 
 struct json_field {
@@ -27,11 +27,12 @@ struct json_field {
   enum spec_type type;
   void *out;
   bool required;
-  size_t max_len;      /* strings: maximum length in bytes (0: 256) */
-  bool *present;       /* optional: set to whether the field was given */
+  size_t max_len; /* strings: maximum length in bytes (0: 256) */
+  bool *present;  /* optional: set to whether the field was given */
 };
 
-#define JSON_FIELD_END {NULL, SPEC_STRING, NULL, false, 0, NULL}
+#define JSON_FIELD_END                                                                             \
+  { NULL, SPEC_STRING, NULL, false, 0, NULL }
 
 struct spec_error {
   enum err err;

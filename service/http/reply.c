@@ -76,9 +76,9 @@ static struct MHD_Response *problem_response(struct request *rq, enum err e, con
                                              const char *field) {
   char type[96];
   snprintf(type, sizeof type, "urn:machtigen:problem:%s", err_code(e));
-  json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", err_title(e),
-                           "status", (int)err_status(e), "code", err_code(e), "detail",
-                           err_title(e));
+  json_t *body =
+      json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", err_title(e), "status",
+                (int)err_status(e), "code", err_code(e), "detail", err_title(e));
   if (body == NULL)
     return NULL;
   /* The detail may quote a parser: short, and only when valid UTF-8
@@ -112,7 +112,8 @@ static const char *www_authenticate(enum err e) {
   }
 }
 
-enum MHD_Result reply_problem(struct request *rq, enum err e, const char *detail, const char *field) {
+enum MHD_Result reply_problem(struct request *rq, enum err e, const char *detail,
+                              const char *field) {
   struct MHD_Response *resp = problem_response(rq, e, detail, field);
   const char *challenge = www_authenticate(e);
   if (resp != NULL && challenge != NULL)

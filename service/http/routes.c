@@ -24,7 +24,8 @@ const struct route routes[] = {
     {HTTP_POST, "/oauth2/token", oauth_token, BODY_FORM, AUTH_CLIENT, 0},
     {HTTP_POST, "/oauth2/introspect", oauth_introspect, BODY_FORM, AUTH_CLIENT, 0},
     {HTTP_GET, "/.well-known/jwks.json", wellknown_jwks, BODY_NONE, AUTH_NONE, 0},
-    {HTTP_GET, "/.well-known/oauth-authorization-server", wellknown_metadata, BODY_NONE, AUTH_NONE, 0},
+    {HTTP_GET, "/.well-known/oauth-authorization-server", wellknown_metadata, BODY_NONE, AUTH_NONE,
+     0},
 };
 
 const size_t route_count = sizeof routes / sizeof routes[0];

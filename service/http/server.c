@@ -26,8 +26,8 @@ static enum http_method method_of(const char *m) {
   static const struct {
     const char *name;
     enum http_method method;
-  } methods[] = {{"GET", HTTP_GET},       {"HEAD", HTTP_HEAD},   {"POST", HTTP_POST},
-                 {"PUT", HTTP_PUT},       {"DELETE", HTTP_DELETE}, {"PATCH", HTTP_PATCH}};
+  } methods[] = {{"GET", HTTP_GET}, {"HEAD", HTTP_HEAD},     {"POST", HTTP_POST},
+                 {"PUT", HTTP_PUT}, {"DELETE", HTTP_DELETE}, {"PATCH", HTTP_PATCH}};
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (strcmp(m, methods[i].name) == 0)
       return methods[i].method;
@@ -114,7 +114,8 @@ static enum MHD_Result authenticate_citizen(struct request *rq) {
   case IDENT_EXPIRED:
     return reply_problem(rq, ERR_IDENTITY_EXPIRED, NULL, NULL);
   case IDENT_UNAVAILABLE:
-    return reply_problem(rq, ERR_SERVICE_UNAVAILABLE, "The identity provider's keys could not be loaded.", NULL);
+    return reply_problem(rq, ERR_SERVICE_UNAVAILABLE,
+                         "The identity provider's keys could not be loaded.", NULL);
   case IDENT_INVALID:
     break;
   }
@@ -127,7 +128,8 @@ static enum MHD_Result authenticate_client(struct request *rq, bool admin) {
   struct db *db = db_get();
   if (db == NULL)
     return admin ? reply_problem(rq, ERR_SERVICE_UNAVAILABLE, NULL, NULL)
-                 : reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
+                 : reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable",
+                                     NULL);
   const char *authz = request_header(rq, MHD_HTTP_HEADER_AUTHORIZATION);
   const char *reason = NULL;
   enum client_auth_status st =
@@ -141,7 +143,8 @@ static enum MHD_Result authenticate_client(struct request *rq, bool admin) {
   }
   if (st == CLIENT_AUTH_UNAVAILABLE)
     return admin ? reply_problem(rq, ERR_SERVICE_UNAVAILABLE, NULL, NULL)
-                 : reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
+                 : reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable",
+                                     NULL);
   if (reason != NULL)
     log_msg(LOG_INFO, "client authentication refused: %s", reason);
   if (admin)
@@ -163,16 +166,19 @@ static enum MHD_Result parse_body(struct request *rq) {
     case FORM_OK:
       return MHD_YES;
     case FORM_DUPLICATE:
-      return reply_oauth_error(rq, MHD_HTTP_BAD_REQUEST, "invalid_request", "A parameter is repeated.");
+      return reply_oauth_error(rq, MHD_HTTP_BAD_REQUEST, "invalid_request",
+                               "A parameter is repeated.");
     case FORM_TOO_MANY:
     case FORM_MALFORMED:
       break;
     }
-    return reply_oauth_error(rq, MHD_HTTP_BAD_REQUEST, "invalid_request", "The form body is malformed.");
+    return reply_oauth_error(rq, MHD_HTTP_BAD_REQUEST, "invalid_request",
+                             "The form body is malformed.");
   }
   if (rq->body_len == 0)
-    return r->body == BODY_JSON ? reply_problem(rq, ERR_MALFORMED_JSON, "The request body is empty.", NULL)
-                                : MHD_YES;
+    return r->body == BODY_JSON
+               ? reply_problem(rq, ERR_MALFORMED_JSON, "The request body is empty.", NULL)
+               : MHD_YES;
   if (r->body == BODY_NONE)
     return reply_problem(rq, ERR_PAYLOAD_TOO_LARGE, "This request takes no body.", NULL);
   if (!content_type_is(ct, "application/json"))
@@ -213,7 +219,7 @@ static enum MHD_Result dispatch(struct request *rq) {
 }
 
 static enum MHD_Result add_arg_length(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value) {
+                                      const char *value) {
   size_t *total = cls;
   *total += strlen(key) + (value ? strlen(value) + 1 : 0) + 1;
   return MHD_YES;
@@ -248,7 +254,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     rq->route = route_find(rq->method, url, rq, allow, sizeof allow);
     if (rq->route == NULL)
       return MHD_YES; /* 404 or 405 once the body (if any) is drained */
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     size_t cap = rq->route->body_cap ? rq->route->body_cap : DEFAULT_BODY_CAP;
     if (cl != NULL && strtoull(cl, NULL, 10) > cap) {
       /* Answer now; MHD closes the connection instead of reading it all. */
@@ -305,8 +312,8 @@ void http_metrics_text(char *buf, size_t len) {
                    "# HELP machtigen_http_responses_total HTTP responses by status class.\n"
                    "# TYPE machtigen_http_responses_total counter\n");
   for (int c = 1; c <= 5 && n > 0 && (size_t)n < len; c++)
-    n += snprintf(buf + n, len - (size_t)n, "machtigen_http_responses_total{class=\"%dxx\"} %llu\n", c,
-                  __atomic_load_n(&answered[c], __ATOMIC_RELAXED));
+    n += snprintf(buf + n, len - (size_t)n, "machtigen_http_responses_total{class=\"%dxx\"} %llu\n",
+                  c, __atomic_load_n(&answered[c], __ATOMIC_RELAXED));
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -329,7 +336,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 struct server *server_start(char *err, size_t errlen) {
   struct server *s = calloc(1, sizeof *s);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(config.listen_port)};
-  if (inet_pton(AF_INET, strcmp(config.listen_host, "localhost") == 0 ? "127.0.0.1" : config.listen_host,
+  if (inet_pton(AF_INET,
+                strcmp(config.listen_host, "localhost") == 0 ? "127.0.0.1" : config.listen_host,
                 &addr.sin_addr) != 1) {
     snprintf(err, errlen, "MACHTIGEN_LISTEN host must be an IPv4 address: %s", config.listen_host);
     free(s);
@@ -343,7 +351,8 @@ struct server *server_start(char *err, size_t errlen) {
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
       on_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
   if (s->daemon == NULL) {
-    snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this machine)", config.listen);
+    snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this machine)",
+             config.listen);
     free(s);
     return NULL;
   }

@@ -13,8 +13,8 @@
 
 #include "auth/client_auth.h"
 #include "auth/identity.h"
-#include "http/form.h"
 #include "http/errors.h"
+#include "http/form.h"
 
 #define MAX_PATH_PARAMS 2
 #define MAX_URL_BYTES 8192
@@ -87,7 +87,8 @@ enum MHD_Result reply_cached(struct request *rq, const char *content_type, const
                              unsigned max_age);
 /* problem+json from the registry; detail may be NULL (then the title),
  * field names the JSON field or query parameter at fault (or NULL). */
-enum MHD_Result reply_problem(struct request *rq, enum err e, const char *detail, const char *field);
+enum MHD_Result reply_problem(struct request *rq, enum err e, const char *detail,
+                              const char *field);
 
 /* RFC 6749 §5.2 error: {"error", "error_description"}; 401 adds the
  * Basic challenge. */

@@ -55,7 +55,8 @@ static json_t *file_load(const char *path, char *err, size_t errlen) {
   json_error_t jerr;
   json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
   if (doc == NULL) {
-    snprintf(err, errlen, "%s: %s", path, errno == ENOENT ? "missing (run `machtigend keys rotate`)" : jerr.text);
+    snprintf(err, errlen, "%s: %s", path,
+             errno == ENOENT ? "missing (run `machtigend keys rotate`)" : jerr.text);
     return NULL;
   }
   if (!json_is_array(json_object_get(doc, "keys"))) {
@@ -73,13 +74,16 @@ static bool file_save(const char *path, json_t *doc) {
   if (fd < 0)
     return false;
   char *text = json_dumps(doc, JSON_INDENT(2));
-  bool ok = text != NULL && write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fsync(fd) == 0;
+  bool ok =
+      text != NULL && write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fsync(fd) == 0;
   free(text);
   ok = close(fd) == 0 && ok;
   return ok && rename(tmp, path) == 0;
 }
 
-static void path_in(const char *dir, char *out, size_t len) { snprintf(out, len, "%s/" KEY_FILE, dir); }
+static void path_in(const char *dir, char *out, size_t len) {
+  snprintf(out, len, "%s/" KEY_FILE, dir);
+}
 
 /* RFC 7638 thumbprint of an EC public key as its kid. */
 static bool ec_thumbprint(const cjose_jwk_t *jwk, char *kid, size_t len) {
@@ -158,7 +162,8 @@ static struct key_state *state_build(json_t *doc, char *err, size_t errlen) {
   s->jwks_json = json_dumps(jwks, JSON_COMPACT);
   json_decref(jwks);
   if (s->signing == NULL) {
-    snprintf(err, errlen, "the key file has no current (unretired) key: run `machtigend keys rotate`");
+    snprintf(err, errlen,
+             "the key file has no current (unretired) key: run `machtigend keys rotate`");
     key_state_free(s);
     return NULL;
   }
@@ -179,7 +184,8 @@ int keys_rotate(const char *dir) {
     fprintf(stderr, "machtigend keys rotate: cannot create %s\n", dir);
     return 1;
   }
-  json_t *doc = access(path, F_OK) == 0 ? file_load(path, err, sizeof err) : json_pack("{s:[]}", "keys");
+  json_t *doc =
+      access(path, F_OK) == 0 ? file_load(path, err, sizeof err) : json_pack("{s:[]}", "keys");
   if (doc == NULL) {
     fprintf(stderr, "machtigend keys rotate: %s\n", err);
     return 1;
@@ -360,8 +366,10 @@ char *signer_sign(json_t *claims, const char *typ) {
   if (state != NULL) {
     cjose_header_t *h = cjose_header_new(&cerr);
     if (h != NULL && cjose_header_set(h, CJOSE_HDR_ALG, CJOSE_HDR_ALG_ES256, &cerr) &&
-        cjose_header_set(h, CJOSE_HDR_KID, state->kid, &cerr) && cjose_header_set(h, "typ", typ, &cerr)) {
-      cjose_jws_t *jws = cjose_jws_sign(state->signing, h, (const uint8_t *)payload, strlen(payload), &cerr);
+        cjose_header_set(h, CJOSE_HDR_KID, state->kid, &cerr) &&
+        cjose_header_set(h, "typ", typ, &cerr)) {
+      cjose_jws_t *jws =
+          cjose_jws_sign(state->signing, h, (const uint8_t *)payload, strlen(payload), &cerr);
       const char *compact = NULL;
       if (jws != NULL && cjose_jws_export(jws, &compact, &cerr))
         out = strdup(compact);
