@@ -100,7 +100,6 @@ CREATE TABLE clients (
 -- holds the chain head, so seq order is chain order.  `detail` is json,
 -- not jsonb: the text hashed is the text stored.  `machtigend audit
 -- verify` recomputes the whole chain.
-CREATE SEQUENCE audit_seq;
 CREATE TABLE audit_events (
   seq bigint PRIMARY KEY,
   at timestamptz NOT NULL,

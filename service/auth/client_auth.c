@@ -10,19 +10,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "http/form.h"
 #include "jose/jws.h"
 
 #define ASSERTION_MAX_LIFETIME 300 /* seconds; longer assertions are refused */
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
 
 /* Client row -> struct client; stored secret hash into hash (32 bytes,
  * has_hash false when the client only has a JWK) and the JWK text. */
@@ -50,7 +41,7 @@ static enum db_status client_load(struct db *db, const char *id, struct client_r
   if (hex != NULL && strlen(hex) == 64) {
     row->has_hash = true;
     for (int i = 0; i < 32; i++)
-      row->hash[i] = (unsigned char)(hexval(hex[2 * i]) * 16 + hexval(hex[2 * i + 1]));
+      row->hash[i] = (unsigned char)(form_hexval(hex[2 * i]) * 16 + form_hexval(hex[2 * i + 1]));
   }
   if (db_text(r, 0, 3) != NULL)
     row->jwk = strdup(db_text(r, 0, 3));
@@ -149,56 +140,10 @@ static enum db_status client_get(struct db *db, const char *id, const struct cac
   return DB_OK;
 }
 
-/* RFC 6749 §2.3.1: id and secret are form-urlencoded inside Basic. */
-static bool url_decode(const char *in, size_t len, char *out, size_t outlen) {
-  size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (o + 1 >= outlen)
-      return false;
-    if (in[i] == '%') {
-      if (i + 2 >= len)
-        return false;
-      int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
-      if (hi < 0 || lo < 0 || (hi | lo) == 0)
-        return false;
-      out[o++] = (char)(hi * 16 + lo);
-      i += 2;
-    } else {
-      out[o++] = in[i] == '+' ? ' ' : in[i];
-    }
-  }
-  out[o] = '\0';
-  return true;
-}
-
-static bool basic_decode(const char *authorization, char *id, size_t idlen, char *secret,
-                         size_t secretlen) {
-  if (strncasecmp(authorization, "Basic ", 6) != 0)
-    return false;
-  const char *b64 = authorization + 6;
-  size_t len = strlen(b64);
-  if (len == 0 || len > 512)
-    return false;
-  unsigned char raw[400];
-  int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
-  if (n < 0)
-    return false;
-  /* EVP_DecodeBlock counts padding as zero bytes. */
-  while (len > 0 && b64[len - 1] == '=') {
-    n--;
-    len--;
-  }
-  const unsigned char *colon = memchr(raw, ':', (size_t)n);
-  if (colon == NULL || memchr(raw, '\0', (size_t)n) != NULL)
-    return false;
-  return url_decode((const char *)raw, (size_t)(colon - raw), id, idlen) &&
-         url_decode((const char *)colon + 1, (size_t)(n - (colon - raw) - 1), secret, secretlen);
-}
-
 static enum client_auth_status by_secret(struct db *db, const char *authorization,
                                          struct client *out, const char **reason) {
   char id[128], secret[128];
-  if (!basic_decode(authorization, id, sizeof id, secret, sizeof secret)) {
+  if (!form_basic_credentials(authorization, id, sizeof id, secret, sizeof secret)) {
     *reason = "malformed Basic credentials";
     return CLIENT_AUTH_FAILED;
   }

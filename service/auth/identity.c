@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "jose/jws.h"
 #include "log.h"
 
@@ -240,6 +242,60 @@ static void keyset_refresh(unsigned long seen_generation, bool wait) {
   jose_keyset_unref(old);
 }
 
+/* ---- Verified-token cache ------------------------------------------ */
+
+/* A portal exchanges one representative's identity token for each client
+ * they act for, and ECDSA verification is the most expensive step of an
+ * exchange.  A token that verified under the current keyset gives the same
+ * identity until it expires, so successes are remembered by the token's
+ * SHA-256 (the way API gateways cache verified JWTs).  Entries die with the
+ * keyset they were verified under and at the token's expiry; failures are
+ * never cached.  MACHTIGEN_IDTOKEN_CACHE=0 turns it off. */
+#define VERIFIED_SLOTS 4096
+
+struct verified {
+  unsigned char digest[32];
+  unsigned long generation;
+  struct identity who;
+};
+
+static struct {
+  pthread_mutex_t lock;
+  bool enabled;
+  struct verified slot[VERIFIED_SLOTS];
+} verified = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static struct verified *verified_slot(const unsigned char digest[32]) {
+  unsigned idx = ((unsigned)digest[0] | (unsigned)digest[1] << 8) % VERIFIED_SLOTS;
+  return &verified.slot[idx];
+}
+
+static bool verified_get(const unsigned char digest[32], unsigned long generation, int64_t now,
+                         struct identity *out) {
+  if (!verified.enabled)
+    return false;
+  pthread_mutex_lock(&verified.lock);
+  struct verified *v = verified_slot(digest);
+  bool hit = v->generation == generation && generation != 0 && memcmp(v->digest, digest, 32) == 0 &&
+             now < v->who.exp;
+  if (hit)
+    *out = v->who;
+  pthread_mutex_unlock(&verified.lock);
+  return hit;
+}
+
+static void verified_put(const unsigned char digest[32], unsigned long generation,
+                         const struct identity *who) {
+  if (!verified.enabled)
+    return;
+  pthread_mutex_lock(&verified.lock);
+  struct verified *v = verified_slot(digest);
+  memcpy(v->digest, digest, 32);
+  v->generation = generation;
+  v->who = *who;
+  pthread_mutex_unlock(&verified.lock);
+}
+
 /* ---- Public interface ---------------------------------------------- */
 
 static void set_err(char *err, size_t errlen, const char *msg) {
@@ -285,6 +341,8 @@ bool identity_init(const struct identity_config *cfg, char *err, size_t errlen) 
                                    .audience = audience,
                                    .bsn_claim = bsn_claim,
                                    .leeway_seconds = cfg->leeway_seconds};
+  const char *cache = getenv("MACHTIGEN_IDTOKEN_CACHE");
+  verified.enabled = cache == NULL || strcmp(cache, "0") != 0;
   g.configured = true;
   g.curl_ready = true;
   g.attempted = false;
@@ -373,6 +431,14 @@ enum identity_status identity_verify(const char *token, size_t len, struct ident
     return IDENT_UNAVAILABLE;
   }
 
+  unsigned char digest[32];
+  EVP_Digest(token, len, digest, NULL, EVP_sha256(), NULL);
+  if (verified_get(digest, generation, (int64_t)time(NULL), out)) {
+    jose_keyset_unref(ks);
+    return IDENT_OK;
+  }
+  unsigned long verified_generation = generation;
+
   json_t *claims = NULL;
   enum jws_status st = jws_verify(ks, token, len, &claims);
   if (st == JWS_ERR_UNKNOWN_KID) {
@@ -381,6 +447,7 @@ enum identity_status identity_verify(const char *token, size_t len, struct ident
     struct jose_keyset *fresh = keyset_snapshot(&generation, &loaded_ms);
     if (fresh && fresh != ks)
       st = jws_verify(fresh, token, len, &claims);
+    verified_generation = generation;
     jose_keyset_unref(fresh);
   }
   jose_keyset_unref(ks);
@@ -392,5 +459,7 @@ enum identity_status identity_verify(const char *token, size_t len, struct ident
   enum identity_status ist =
       identity_check_claims(&g.cfg, claims, (int64_t)time(NULL), out, reason);
   json_decref(claims);
+  if (ist == IDENT_OK)
+    verified_put(digest, verified_generation, out);
   return ist;
 }

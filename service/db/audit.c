@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -71,70 +72,91 @@ static bool from_hex(const char *in, unsigned char *out, size_t n) {
 
 /* ---- Appending ---------------------------------------------------- */
 
-/* Appends n events in the open transaction: takes the head, numbers and
- * chains the rows, inserts them in one statement, moves the head. */
-static enum db_status append(struct db *db, const struct audit_event *const *events, int n) {
-  char count[12];
-  snprintf(count, sizeof count, "%d", n);
-  const char *p1[] = {count};
-  PGresult *r;
-  enum db_status st = db_run(db, STMT_AUDIT_HEAD_TAKE, 1, p1, &r);
-  if (st != DB_OK) {
-    PQclear(r);
-    return st == DB_NOT_FOUND ? DB_HARD_ERROR : st;
-  }
+struct chain_head {
+  long long seq;
   unsigned char hash[32];
-  bool ok = from_hex(db_text(r, 0, 0), hash, 32);
-  usec_t at = db_int(r, 0, 1);
-  char *seqs = strdup(db_text(r, 0, 2) ? db_text(r, 0, 2) : "");
-  PQclear(r);
+};
+
+static usec_t wall_usec(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+/* Chains n events onto head and runs AUDIT_APPEND, which moves the head
+ * and inserts the rows only if the head is still the one we chained on.
+ * *moved tells which; on success head becomes the new head. */
+static enum db_status append_on(struct db *db, struct chain_head *head, usec_t at,
+                                const struct audit_event *const *events, int n, bool *moved) {
+  *moved = false;
   json_t *rows = json_array();
-  char *cursor = seqs, hex_prev[65], hex_hash[65];
-  long long seq = 0;
+  unsigned char hash[32];
+  memcpy(hash, head->hash, 32);
+  char hex_prev[65], hex_hash[65], hex_head[65];
+  to_hex(head->hash, 32, hex_head);
+  long long seq = head->seq;
+  bool ok = rows != NULL;
   for (int i = 0; ok && i < n; i++) {
-    seq = strtoll(cursor, &cursor, 10);
-    if (*cursor == ',')
-      cursor++;
     const struct audit_event *e = events[i];
+    seq++;
     to_hex(hash, 32, hex_prev);
     audit_digest(hash, seq, at, e, hash);
     to_hex(hash, 32, hex_hash);
-    json_t *detail = json_loads(e->detail_json ? e->detail_json : "{}", JSON_DECODE_ANY, NULL);
-    json_decref(detail);
-    ok = seq > 0 && detail != NULL;
-    json_array_append_new(
-        rows,
+    json_t *row =
         json_pack("{s:I, s:I, s:s, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s}", "seq",
                   (json_int_t)seq, "at", (json_int_t)at, "event", e->event, "mandate_id",
                   none_if_empty(e->mandate_id), "principal", none_if_empty(e->principal), "actor",
                   e->actor, "actor_employee", none_if_empty(e->actor_employee), "service",
                   none_if_empty(e->service), "client", none_if_empty(e->client), "detail",
-                  e->detail_json ? e->detail_json : "{}", "prev_hash", hex_prev, "hash", hex_hash));
+                  e->detail_json ? e->detail_json : "{}", "prev_hash", hex_prev, "hash", hex_hash);
+    ok = row != NULL && json_array_append_new(rows, row) == 0;
   }
-  free(seqs);
   char *rows_text = ok ? json_dumps(rows, JSON_COMPACT) : NULL;
   json_decref(rows);
   if (rows_text == NULL) {
     log_msg(LOG_ERROR, "audit: could not build the rows to append");
     return DB_HARD_ERROR;
   }
-  const char *p2[] = {rows_text};
-  st = db_run(db, STMT_AUDIT_INSERT_ROWS, 1, p2, &r);
-  PQclear(r);
+  char head_seq[24], new_seq[24];
+  snprintf(head_seq, sizeof head_seq, "%lld", head->seq);
+  snprintf(new_seq, sizeof new_seq, "%lld", seq);
+  const char *params[] = {head_seq, hex_head, new_seq, hex_hash, rows_text};
+  PGresult *r;
+  enum db_status st = db_run(db, STMT_AUDIT_APPEND, 5, params, &r);
   free(rows_text);
-  if (st != DB_OK)
-    return st;
-  char seq_text[24];
-  snprintf(seq_text, sizeof seq_text, "%lld", seq);
-  const char *p3[] = {seq_text, hex_hash};
-  st = db_run(db, STMT_AUDIT_HEAD_MOVE, 2, p3, &r);
+  if (st == DB_OK && db_int(r, 0, 0) == 1) {
+    *moved = true;
+    head->seq = seq;
+    memcpy(head->hash, hash, 32);
+  }
+  PQclear(r);
+  return st;
+}
+
+static enum db_status head_read(struct db *db, enum stmt s, struct chain_head *head) {
+  PGresult *r;
+  enum db_status st = db_run(db, s, 0, NULL, &r);
+  if (st == DB_OK) {
+    head->seq = db_int(r, 0, 0);
+    if (!from_hex(db_text(r, 0, 1), head->hash, 32))
+      st = DB_HARD_ERROR;
+  } else if (st == DB_NOT_FOUND) {
+    st = DB_HARD_ERROR; /* the head row is part of the schema */
+  }
   PQclear(r);
   return st;
 }
 
 enum db_status db_audit(struct db *db, const struct audit_event *e) {
+  /* Inside the caller's transaction: lock the head, then append. */
+  struct chain_head head;
+  enum db_status st = head_read(db, STMT_AUDIT_HEAD_LOCK, &head);
+  if (st != DB_OK)
+    return st;
   const struct audit_event *one[] = {e};
-  return append(db, one, 1);
+  bool moved;
+  st = append_on(db, &head, wall_usec(), one, 1, &moved);
+  return st == DB_OK && !moved ? DB_HARD_ERROR : st;
 }
 
 /* ---- Group commit ------------------------------------------------- */
@@ -155,19 +177,29 @@ static struct waiter *queue_head, *queue_tail;
 static bool writer_stop, writer_running;
 static pthread_t writer_thread;
 
+/* The writer keeps the head it last wrote: one statement per batch while
+ * nobody else appends; when a state change moved the head meanwhile, the
+ * append does nothing and the writer reads the head again. */
+static struct chain_head writer_head;
+static bool writer_head_known;
+
 static enum db_status write_batch(const struct audit_event *const *events, int n) {
   struct db *db = db_get();
   if (db == NULL)
     return DB_HARD_ERROR;
-  for (int attempt = 0; attempt < 3; attempt++) {
-    enum db_status st = db_begin(db);
+  usec_t at = wall_usec();
+  for (int attempt = 0; attempt < 8; attempt++) {
+    enum db_status st = DB_OK;
+    if (!writer_head_known)
+      st = head_read(db, STMT_AUDIT_HEAD_GET, &writer_head);
+    writer_head_known = st == DB_OK;
+    bool moved = false;
     if (st == DB_OK)
-      st = append(db, events, n);
-    if (st == DB_OK)
-      st = db_commit(db);
-    else
-      db_rollback(db);
-    if (st != DB_SOFT_ERROR)
+      st = append_on(db, &writer_head, at, events, n, &moved);
+    if (st == DB_OK && moved)
+      return DB_OK;
+    writer_head_known = false;
+    if (st != DB_OK && st != DB_SOFT_ERROR)
       return st;
   }
   return DB_HARD_ERROR;

@@ -190,6 +190,10 @@ enum db_status db_mandate_insert(struct db *db, const char *principal, const cha
 
 enum db_status db_mandate_get(struct db *db, const char *id, const char *party, bool for_update,
                               struct mandate *out) {
+  if (party == NULL) {
+    const char *by_id[] = {id};
+    return run_mandate(db, STMT_MANDATE_LOCK_BY_ID, 1, by_id, out);
+  }
   const char *params[] = {id, party};
   return run_mandate(db, for_update ? STMT_MANDATE_LOCK_FOR_PARTY : STMT_MANDATE_GET_FOR_PARTY, 2,
                      params, out);

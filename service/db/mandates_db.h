@@ -68,7 +68,8 @@ enum db_status db_mandate_insert(struct db *db, const char *principal, const cha
                                  const char *service, usec_t from, usec_t until,
                                  enum mandate_role initiator, const char *origin,
                                  struct mandate *out);
-/* NOT_FOUND unless party is the principal or representative. */
+/* NOT_FOUND unless party is the principal or representative.  party NULL
+ * (administrators): any mandate, always locked for update. */
 enum db_status db_mandate_get(struct db *db, const char *id, const char *party, bool for_update,
                               struct mandate *out);
 enum db_status db_mandate_set_status(struct db *db, const char *id, enum mandate_status status,

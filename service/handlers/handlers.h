@@ -25,5 +25,7 @@ enum MHD_Result wellknown_jwks(struct request *rq);
 enum MHD_Result wellknown_metadata(struct request *rq);
 
 enum MHD_Result admin_clients_create(struct request *rq);
+enum MHD_Result admin_mandates_suspend(struct request *rq);
+enum MHD_Result admin_mandates_resume(struct request *rq);
 
 #endif

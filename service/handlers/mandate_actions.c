@@ -57,16 +57,20 @@ static struct tx_outcome accept_checks(struct db *db, struct action_ctx *c,
 
 static struct tx_outcome action_tx(struct db *db, void *ctx) {
   struct action_ctx *c = ctx;
-  const char *caller = c->rq->who.party.id;
-  enum db_status st = db_mandate_get(db, c->id, caller, true, &c->m);
+  bool admin = c->rq->route->auth == AUTH_ADMIN;
+  char admin_actor[80];
+  snprintf(admin_actor, sizeof admin_actor, "admin:%s", c->rq->client.id);
+  const char *caller = admin ? admin_actor : c->rq->who.party.id;
+  enum db_status st = db_mandate_get(db, c->id, admin ? NULL : caller, true, &c->m);
   if (st != DB_OK)
     return outcome(st, ERR_NONE, NULL);
   if (c->m.version != c->expected_version)
     return outcome(DB_OK, ERR_PRECONDITION_FAILED, NULL);
-  enum mandate_role actor =
-      strcmp(c->m.principal, caller) == 0 ? ROLE_PRINCIPAL : ROLE_REPRESENTATIVE;
+  enum mandate_role actor = admin                                 ? ROLE_ADMIN
+                            : strcmp(c->m.principal, caller) == 0 ? ROLE_PRINCIPAL
+                                                                  : ROLE_REPRESENTATIVE;
   /* A court-appointed mandate ends only through the court's register. */
-  if (mandate_kind_is_legal(c->m.kind))
+  if (!admin && mandate_kind_is_legal(c->m.kind))
     return outcome(DB_OK, ERR_ACTION_FORBIDDEN,
                    "Only the court's register can change this mandate.");
   /* Expired and lapsed mandates have already ended: nothing to revoke. */
@@ -104,7 +108,7 @@ static struct tx_outcome action_tx(struct db *db, void *ctx) {
       .mandate_id = c->m.id,
       .principal = c->m.principal,
       .actor = caller,
-      .actor_employee = c->rq->who.employee,
+      .actor_employee = admin ? NULL : c->rq->who.employee,
       .service = c->m.service,
       .detail_json = detail_text,
   };
@@ -156,3 +160,7 @@ static enum MHD_Result mandate_action(struct request *rq, enum mandate_action ac
 enum MHD_Result mandates_accept(struct request *rq) { return mandate_action(rq, MA_ACCEPT); }
 enum MHD_Result mandates_decline(struct request *rq) { return mandate_action(rq, MA_DECLINE); }
 enum MHD_Result mandates_revoke(struct request *rq) { return mandate_action(rq, MA_REVOKE); }
+enum MHD_Result admin_mandates_suspend(struct request *rq) {
+  return mandate_action(rq, MA_SUSPEND);
+}
+enum MHD_Result admin_mandates_resume(struct request *rq) { return mandate_action(rq, MA_RESUME); }

@@ -2,8 +2,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-static int hexval(char c) {
+#include <openssl/evp.h>
+
+int form_hexval(char c) {
   if (c >= '0' && c <= '9')
     return c - '0';
   if (c >= 'a' && c <= 'f')
@@ -22,7 +25,7 @@ static char *decode(const char *p, const char *end, char *out) {
     } else if (*p == '%') {
       if (end - p < 3)
         return NULL;
-      int hi = hexval(p[1]), lo = hexval(p[2]);
+      int hi = form_hexval(p[1]), lo = form_hexval(p[2]);
       if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
         return NULL;
       *out++ = (char)(hi * 16 + lo);
@@ -90,4 +93,36 @@ const char *form_get(const struct form *f, const char *name) {
     if (strcmp(f->names[i], name) == 0)
       return f->values[i];
   return NULL;
+}
+
+/* Percent-decodes [in, in+len) into out (NUL-terminated). */
+static bool url_decode(const char *in, size_t len, char *out, size_t outlen) {
+  if (len >= outlen)
+    return false;
+  const char *end = decode(in, in + len, out);
+  return end != NULL;
+}
+
+bool form_basic_credentials(const char *authorization, char *id, size_t idlen, char *secret,
+                            size_t secretlen) {
+  if (strncasecmp(authorization, "Basic ", 6) != 0)
+    return false;
+  const char *b64 = authorization + 6;
+  size_t len = strlen(b64);
+  if (len == 0 || len > 512 || len % 4 != 0)
+    return false;
+  unsigned char raw[400];
+  int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
+  if (n < 0)
+    return false;
+  /* EVP_DecodeBlock counts padding as zero bytes. */
+  for (size_t pad = 0; pad < 2 && len > 0 && b64[len - 1] == '='; pad++) {
+    n--;
+    len--;
+  }
+  const unsigned char *colon = memchr(raw, ':', (size_t)n);
+  if (colon == NULL || memchr(raw, '\0', (size_t)n) != NULL)
+    return false;
+  return url_decode((const char *)raw, (size_t)(colon - raw), id, idlen) &&
+         url_decode((const char *)colon + 1, (size_t)(n - (colon - raw) - 1), secret, secretlen);
 }

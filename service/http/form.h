@@ -27,4 +27,13 @@ void form_free(struct form *f);
 /* NULL when absent. */
 const char *form_get(const struct form *f, const char *name);
 
+/* The value of a hexadecimal digit, or -1. */
+int form_hexval(char c);
+
+/* RFC 6749 §2.3.1: "Basic " + base64(urlencode(id) ":" urlencode(secret)).
+ * Decodes both into the buffers (NUL-terminated); false when malformed or
+ * too long. */
+bool form_basic_credentials(const char *authorization, char *id, size_t idlen, char *secret,
+                            size_t secretlen);
+
 #endif

@@ -20,6 +20,10 @@ const struct route routes[] = {
     {HTTP_GET, "/v1/me/activity", activity_list, BODY_NONE, AUTH_CITIZEN, 0},
 
     {HTTP_POST, "/v1/admin/clients", admin_clients_create, BODY_JSON, AUTH_ADMIN, 0},
+    {HTTP_POST, "/v1/admin/mandates/{}/suspend", admin_mandates_suspend, BODY_JSON_OPTIONAL,
+     AUTH_ADMIN, 0},
+    {HTTP_POST, "/v1/admin/mandates/{}/resume", admin_mandates_resume, BODY_JSON_OPTIONAL,
+     AUTH_ADMIN, 0},
 
     {HTTP_POST, "/oauth2/token", oauth_token, BODY_FORM, AUTH_CLIENT, 0},
     {HTTP_POST, "/oauth2/introspect", oauth_introspect, BODY_FORM, AUTH_CLIENT, 0},

@@ -137,7 +137,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
   size_t n = size * nmemb;
   if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
     /* A new status line (after 100 Continue): forget earlier headers. */
-    char **all[] = {&r->content_type, &r->etag, &r->location, &r->allow, &r->www_authenticate};
+    char **all[] = {&r->content_type,     &r->etag,         &r->location, &r->allow,
+                    &r->www_authenticate, &r->cache_control};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
       free(*all[i]);
       *all[i] = NULL;
@@ -153,6 +154,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata) {
       {"location", offsetof(struct api_response, location)},
       {"allow", offsetof(struct api_response, allow)},
       {"www-authenticate", offsetof(struct api_response, www_authenticate)},
+      {"cache-control", offsetof(struct api_response, cache_control)},
   };
   const char *colon = memchr(line, ':', n);
   if (colon == NULL)
@@ -282,6 +284,7 @@ void api_response_free(struct api_response *r) {
   free(r->location);
   free(r->allow);
   free(r->www_authenticate);
+  free(r->cache_control);
   free(r->raw);
   json_decref(r->json);
   free(r);

@@ -27,6 +27,7 @@ struct api_response {
   char *location;
   char *allow;
   char *www_authenticate;
+  char *cache_control;
   char *raw; /* body bytes, NUL-terminated */
   size_t raw_len;
   json_t *json; /* parsed body; NULL when empty or not JSON */

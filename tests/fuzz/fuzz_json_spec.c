@@ -36,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct spec_error e;
   if (json_spec_parse(body, create, &e)) {
     /* A success must have filled every required field sensibly. */
-    if (service == NULL || (has_p && principal.id[3] != ':') || (has_r && representative.id[3] != ':'))
+    if (service == NULL || (has_p && principal.id[3] != ':') ||
+        (has_r && representative.id[3] != ':'))
       abort();
   } else if (e.err == ERR_NONE) {
     abort();

@@ -14,6 +14,15 @@
 // HTTP status, the code has that status in x-error-codes, and the code is
 // one the response's description lists after "Codes:".
 //
+// Any JSON media type counts as JSON (application/jwk-set+json too), and
+// OAuth errors (RFC 6749 §5.2, application/json) are checked by their schema
+// alone: per status, it names the `error` values allowed.  A string whose
+// schema gives a JWT `contentMediaType` (application/jwt, application/*+jwt)
+// and a `contentSchema` is a compact JWS: its payload must be JSON that
+// validates against contentSchema (the mandate token's claims), and for
+// application/X+jwt its header's `typ` must be X+jwt (RFC 9068 §2.1).  The
+// signature is not checked: that is the API tests' job.
+//
 // An empty or missing capture fails: it means the API tests did not run.
 
 import fs from 'node:fs';
@@ -85,11 +94,67 @@ function rewriteRefs(node) {
   return out;
 }
 
+// contentSchema on a JWT string: Ajv keeps it as an annotation; here it
+// validates the decoded payload.  Other media types stay annotations.
+function jwtMediaType(mediaType) {
+  const m = /^application\/(?:([a-z0-9.-]+)\+)?jwt$/.exec(mediaEssence(mediaType ?? ''));
+  return m ? { typ: m[1] ? `${m[1]}+jwt` : null } : null;
+}
+
+function decodeSegment(segment) {
+  if (!/^[A-Za-z0-9_-]+$/.test(segment ?? '')) return undefined;
+  try {
+    return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function addJwtContentSchema(ajv) {
+  ajv.removeKeyword('contentSchema');
+  ajv.addKeyword({
+    keyword: 'contentSchema',
+    schemaType: 'object',
+    compile(contentSchema, parentSchema) {
+      const media = jwtMediaType(parentSchema.contentMediaType);
+      if (!media) return () => true;
+      let validatePayload;
+      const fail = (check, message, errors = [{}]) => {
+        check.errors = errors.map((e) => ({
+          keyword: 'contentSchema',
+          params: e.params ?? {},
+          message: e.keyword ? `JWT claims${e.instancePath || ''} ${e.message}` : message,
+        }));
+        return false;
+      };
+      const check = (data) => {
+        if (typeof data !== 'string') return true; // `type` reports it
+        const parts = data.split('.');
+        if (parts.length !== 3) return fail(check, 'is not a compact JWS (three base64url parts)');
+        const header = decodeSegment(parts[0]);
+        if (!header || typeof header !== 'object' || Array.isArray(header)) {
+          return fail(check, 'has a JWS header that is not a base64url JSON object');
+        }
+        if (media.typ && String(header.typ ?? '').toLowerCase().replace(/^application\//, '') !== media.typ) {
+          return fail(check, `has JWS header typ ${JSON.stringify(header.typ)}, not ${media.typ}`);
+        }
+        const payload = decodeSegment(parts[1]);
+        if (payload === undefined) return fail(check, 'has a JWS payload that is not base64url JSON');
+        validatePayload ??= ajv.compile(contentSchema);
+        if (validatePayload(payload)) return true;
+        return fail(check, '', validatePayload.errors);
+      };
+      return check;
+    },
+  });
+}
+
 function makeAjv(deps, spec) {
   const ajv = new deps.Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
   deps.addFormats(ajv);
   // OpenAPI's own schema keywords (annotations only).
   for (const k of ['example', 'discriminator', 'xml', 'externalDocs']) ajv.addKeyword(k);
+  addJwtContentSchema(ajv);
   for (const [name, schema] of Object.entries(spec.components?.schemas ?? {})) {
     ajv.addSchema(rewriteRefs(schema), SCHEMA_ID_PREFIX + name);
   }
