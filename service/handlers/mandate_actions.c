@@ -73,11 +73,14 @@ static struct tx_outcome action_tx(struct db *db, void *ctx) {
   if (!admin && mandate_kind_is_legal(c->m.kind))
     return outcome(DB_OK, ERR_ACTION_FORBIDDEN,
                    "Only the court's register can change this mandate.");
-  /* Expired and lapsed mandates have already ended: nothing to revoke. */
+  /* Expired and lapsed mandates have already ended: nothing to revoke,
+   * suspend or resume (accepting a lapsed request is the domain's
+   * request-lapsed). */
   usec_t now = now_usec();
-  if (c->action == MA_REVOKE &&
-      ((c->m.status == MS_ACTIVE && c->m.valid_until <= now) ||
-       (c->m.status == MS_PENDING && c->m.created_at + MANDATE_REQUEST_LAPSE_USEC <= now)))
+  bool ended =
+      ((c->m.status == MS_ACTIVE || c->m.status == MS_SUSPENDED) && c->m.valid_until <= now) ||
+      (c->m.status == MS_PENDING && c->m.created_at + MANDATE_REQUEST_LAPSE_USEC <= now);
+  if (ended && (c->action == MA_REVOKE || c->action == MA_SUSPEND || c->action == MA_RESUME))
     return outcome(DB_OK, ERR_STATE_CONFLICT, "This mandate has already ended.");
   enum mandate_status next;
   enum transition_result tr = mandate_transition(c->m.status, c->m.initiated_by, actor, c->action,

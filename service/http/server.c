@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -218,6 +219,9 @@ static enum MHD_Result dispatch(struct request *rq) {
   return ret;
 }
 
+/* Requests between their first byte and their completion (for draining). */
+static long in_flight;
+
 static enum MHD_Result add_arg_length(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value) {
   size_t *total = cls;
@@ -242,6 +246,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rq == NULL)
       return MHD_NO;
     *con_cls = rq;
+    __atomic_fetch_add(&in_flight, 1, __ATOMIC_RELAXED);
     rq->conn = conn;
     rq->started_ms = now_ms();
     rq->method = method_of(method);
@@ -326,6 +331,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   if (rq->status != 0)
     log_request(rq->method_text, rq->url, rq->status, rq->code, now_ms() - rq->started_ms,
                 rq->actor_pseudonym);
+  __atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
   json_decref(rq->json);
   form_free(&rq->form);
   free(rq->body);
@@ -359,11 +365,18 @@ struct server *server_start(char *err, size_t errlen) {
   return s;
 }
 
+/* How long a stop waits for requests in flight before closing anyway. */
+#define DRAIN_MAX_MS 10000
+
 void server_stop(struct server *s) {
   if (s == NULL)
     return;
-  /* Stop accepting first, then let open requests finish. */
+  /* Stop accepting, let the requests in flight finish (idle keep-alive
+   * connections are simply closed), then stop. */
   MHD_quiesce_daemon(s->daemon);
+  for (int waited = 0; waited < DRAIN_MAX_MS && __atomic_load_n(&in_flight, __ATOMIC_RELAXED) > 0;
+       waited += 20)
+    usleep(20 * 1000);
   MHD_stop_daemon(s->daemon);
   free(s);
 }
