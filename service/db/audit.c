@@ -87,7 +87,8 @@ static usec_t wall_usec(void) {
  * and inserts the rows only if the head is still the one we chained on.
  * *moved tells which; on success head becomes the new head. */
 static enum db_status append_on(struct db *db, struct chain_head *head, usec_t at,
-                                const struct audit_event *const *events, int n, bool *moved) {
+                                const struct audit_event *const *events, int n, bool *moved,
+                                struct chain_head *would_be) {
   *moved = false;
   json_t *rows = json_array();
   unsigned char hash[32];
@@ -120,6 +121,8 @@ static enum db_status append_on(struct db *db, struct chain_head *head, usec_t a
   char head_seq[24], new_seq[24];
   snprintf(head_seq, sizeof head_seq, "%lld", head->seq);
   snprintf(new_seq, sizeof new_seq, "%lld", seq);
+  would_be->seq = seq;
+  memcpy(would_be->hash, hash, 32);
   const char *params[] = {head_seq, hex_head, new_seq, hex_hash, rows_text};
   PGresult *r;
   enum db_status st = db_run(db, STMT_AUDIT_APPEND, 5, params, &r);
@@ -155,7 +158,8 @@ enum db_status db_audit(struct db *db, const struct audit_event *e) {
     return st;
   const struct audit_event *one[] = {e};
   bool moved;
-  st = append_on(db, &head, wall_usec(), one, 1, &moved);
+  struct chain_head would_be;
+  st = append_on(db, &head, wall_usec(), one, 1, &moved, &would_be);
   return st == DB_OK && !moved ? DB_HARD_ERROR : st;
 }
 
@@ -194,11 +198,26 @@ static enum db_status write_batch(const struct audit_event *const *events, int n
       st = head_read(db, STMT_AUDIT_HEAD_GET, &writer_head);
     writer_head_known = st == DB_OK;
     bool moved = false;
+    struct chain_head would_be = {.seq = -1};
     if (st == DB_OK)
-      st = append_on(db, &writer_head, at, events, n, &moved);
+      st = append_on(db, &writer_head, at, events, n, &moved, &would_be);
     if (st == DB_OK && moved)
       return DB_OK;
     writer_head_known = false;
+    if (st == DB_HARD_ERROR && PQstatus(db_conn(db)) != CONNECTION_OK) {
+      /* The connection died under the statement: it either committed or
+       * not.  Reconnect and look: if the head is the one this batch would
+       * have made, it did; otherwise append again. */
+      struct chain_head now;
+      if ((db = db_get()) == NULL || head_read(db, STMT_AUDIT_HEAD_GET, &now) != DB_OK)
+        return DB_HARD_ERROR;
+      if (now.seq == would_be.seq && memcmp(now.hash, would_be.hash, 32) == 0) {
+        writer_head = now;
+        writer_head_known = true;
+        return DB_OK;
+      }
+      continue;
+    }
     if (st != DB_OK && st != DB_SOFT_ERROR)
       return st;
   }

@@ -16,11 +16,12 @@ struct db {
   char constraint[64];
 };
 
-static const struct {
+static struct {
   const char *name;
   const char *sql;
+  bool read_only; /* a plain SELECT: safe to run again after a reconnect */
 } statements[STMT_COUNT] = {
-#define STMT(name, sql) [STMT_##name] = {#name, sql},
+#define STMT(name, sql) [STMT_##name] = {#name, sql, false},
 #include "db/statements.def"
 #undef STMT
 };
@@ -40,7 +41,17 @@ static void db_thread_end(void *arg) {
 
 static void db_key_create(void) { pthread_key_create(&db_key, db_thread_end); }
 
+static void classify_statements(void) {
+  for (int i = 0; i < STMT_COUNT; i++)
+    statements[i].read_only = strncmp(statements[i].sql, "SELECT ", 7) == 0 &&
+                              strstr(statements[i].sql, "FOR UPDATE") == NULL &&
+                              strstr(statements[i].sql, "nextval") == NULL;
+}
+
+static pthread_once_t classify_once = PTHREAD_ONCE_INIT;
+
 static bool prepare_all(struct db *db) {
+  pthread_once(&classify_once, classify_statements);
   for (int i = 0; i < STMT_COUNT; i++) {
     PGresult *r = PQprepare(db->conn, statements[i].name, statements[i].sql, 0, NULL);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -56,6 +67,29 @@ static bool prepare_all(struct db *db) {
   return true;
 }
 
+/* (Re)connects and prepares every statement; a dead connection's
+ * prepared statements die with it. */
+static bool db_connect(struct db *db) {
+  if (db->conn != NULL)
+    PQfinish(db->conn);
+  db->prepared = false;
+  db->in_tx = false;
+  db->conn = PQconnectdb(config.database_url);
+  if (PQstatus(db->conn) != CONNECTION_OK) {
+    log_msg(LOG_ERROR, "database connection failed");
+    PQfinish(db->conn);
+    db->conn = NULL;
+    return false;
+  }
+  if (!prepare_all(db)) {
+    PQfinish(db->conn);
+    db->conn = NULL;
+    return false;
+  }
+  db->prepared = true;
+  return true;
+}
+
 struct db *db_get(void) {
   struct db *db = thread_db;
   if (db == NULL) {
@@ -68,25 +102,7 @@ struct db *db_get(void) {
   }
   if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK && db->prepared)
     return db;
-  /* A dead connection: start over (prepared statements die with it). */
-  if (db->conn != NULL)
-    PQfinish(db->conn);
-  db->prepared = false;
-  db->in_tx = false;
-  db->conn = PQconnectdb(config.database_url);
-  if (PQstatus(db->conn) != CONNECTION_OK) {
-    log_msg(LOG_ERROR, "database connection failed");
-    PQfinish(db->conn);
-    db->conn = NULL;
-    return NULL;
-  }
-  if (!prepare_all(db)) {
-    PQfinish(db->conn);
-    db->conn = NULL;
-    return NULL;
-  }
-  db->prepared = true;
-  return db;
+  return db_connect(db) ? db : NULL;
 }
 
 void db_release(void) {
@@ -118,6 +134,16 @@ enum db_status db_run(struct db *db, enum stmt s, int nparams, const char *const
                       PGresult **res) {
   *res = NULL;
   PGresult *r = PQexecPrepared(db->conn, statements[s].name, nparams, params, NULL, NULL, 0);
+  /* The server went away (restart, failover, killed backend): outside a
+   * transaction a read can safely run again on a new connection. */
+  if (PQresultStatus(r) == PGRES_FATAL_ERROR && PQstatus(db->conn) != CONNECTION_OK && !db->in_tx &&
+      statements[s].read_only) {
+    PQclear(r);
+    log_msg(LOG_WARN, "database connection lost: reconnecting for %s", statements[s].name);
+    if (!db_connect(db))
+      return DB_HARD_ERROR;
+    r = PQexecPrepared(db->conn, statements[s].name, nparams, params, NULL, NULL, 0);
+  }
   switch (PQresultStatus(r)) {
   case PGRES_TUPLES_OK:
     *res = r;
@@ -140,6 +166,7 @@ enum db_status db_run(struct db *db, enum stmt s, int nparams, const char *const
 }
 
 const char *db_last_sqlstate(struct db *db) { return db->sqlstate; }
+PGconn *db_conn(struct db *db) { return db->conn; }
 const char *db_last_constraint(struct db *db) { return db->constraint; }
 
 static enum db_status simple(struct db *db, enum stmt s) {

@@ -36,6 +36,7 @@ void db_release(void);
 enum db_status db_run(struct db *db, enum stmt s, int nparams, const char *const *params,
                       PGresult **res);
 const char *db_last_sqlstate(struct db *db);
+PGconn *db_conn(struct db *db);
 const char *db_last_constraint(struct db *db);
 
 enum db_status db_begin(struct db *db);

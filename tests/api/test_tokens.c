@@ -1178,13 +1178,36 @@ static void test_revoked_mandate(void **state) {
   forget(&rep);
 }
 
+/* POST /v1/admin/mandates/{id}/{action} as the admin, at this version. */
+static void admin_act(const char *action, const char *id, int version) {
+  char *path = xasprintf("/v1/admin/mandates/%s/%s", id, action);
+  char *auth = basic_header(api_env("ADMIN_CLIENT_ID"), api_env("ADMIN_CLIENT_SECRET"));
+  char *match = xasprintf("If-Match: \"%d\"", version);
+  const char *headers[] = {auth, match, NULL};
+  struct api_response *r = api_request("POST", path, headers, NULL, 0);
+  api_expect_status(r, 200);
+  api_response_free(r);
+  free(match);
+  free(auth);
+  free(path);
+}
+
 static void test_suspended_mandate(void **state) {
   (void)state;
+  /* A token issued before the suspension goes inactive with it, and
+   * comes back when the admin resumes the mandate within its life. */
   struct who p = person("substantieel"), rep = person("substantieel");
   char id[37];
   active_mandate(&p, &rep, "gemeente-afval", id);
-  PQclear(db_query("UPDATE mandates SET status = 'suspended' WHERE id = $1", id, NULL));
+  struct issued t = portal_exchange_ok(&p, &rep, "gemeente-afval", id);
+  admin_act("suspend", id, 2);
+  if (active(&portal, t.token))
+    fail_msg("a token for a suspended mandate must be inactive at once");
   expect_invalid_grant(SUSPENDED, &p, &rep, "gemeente-afval");
+  admin_act("resume", id, 3);
+  if (!active(&portal, t.token))
+    fail_msg("a token for a resumed mandate must be active again");
+  issued_free(&t);
   forget(&p);
   forget(&rep);
 }
