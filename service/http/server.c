@@ -1,4 +1,5 @@
 #include "http/server.h"
+#include "http/stream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +223,31 @@ static enum MHD_Result dispatch(struct request *rq) {
 /* Requests between their first byte and their completion (for draining). */
 static long in_flight;
 
+/* A streamed body: authenticate from the headers, set up gzip, and let the
+ * handler begin before the first byte of the body arrives. */
+static enum MHD_Result stream_start(struct request *rq) {
+  if (rq->url_too_long)
+    return MHD_YES;
+  enum MHD_Result ret = MHD_YES;
+  switch (rq->route->auth) {
+  case AUTH_CITIZEN:
+    ret = authenticate_citizen(rq);
+    break;
+  case AUTH_CLIENT:
+  case AUTH_ADMIN:
+    ret = authenticate_client(rq, true);
+    break;
+  case AUTH_NONE:
+    break;
+  }
+  if (rq->status != 0)
+    return ret;
+  if (!stream_open(rq, request_header(rq, MHD_HTTP_HEADER_CONTENT_ENCODING)))
+    return reply_problem(rq, ERR_UNSUPPORTED_MEDIA_TYPE,
+                         "Send the body as is or with Content-Encoding: gzip.", NULL);
+  return rq->route->stream->begin(rq);
+}
+
 static enum MHD_Result add_arg_length(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value) {
   size_t *total = cls;
@@ -259,6 +285,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     rq->route = route_find(rq->method, url, rq, allow, sizeof allow);
     if (rq->route == NULL)
       return MHD_YES; /* 404 or 405 once the body (if any) is drained */
+    if (rq->route->body == BODY_STREAM)
+      return stream_start(rq);
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     size_t cap = rq->route->body_cap ? rq->route->body_cap : DEFAULT_BODY_CAP;
@@ -270,6 +298,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
 
+  if (*upload_data_size != 0 && rq->pipe != NULL) {
+    if (rq->status == 0)
+      stream_feed(rq, upload_data, *upload_data_size);
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
   if (*upload_data_size != 0) {
     /* Accumulate up to the route's cap; past it, answer 413 at once. */
     size_t cap = rq->route && rq->route->body_cap ? rq->route->body_cap : DEFAULT_BODY_CAP;
@@ -306,6 +340,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       return reply_problem_allow(rq, allow);
     return reply_problem(rq, ERR_ROUTE_NOT_FOUND, NULL, NULL);
   }
+  if (rq->pipe != NULL) {
+    enum MHD_Result ret = rq->route->stream->end(rq, stream_gzip_incomplete(rq));
+    db_assert_idle();
+    return ret;
+  }
   return dispatch(rq);
 }
 
@@ -332,6 +371,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     log_request(rq->method_text, rq->url, rq->status, rq->code, now_ms() - rq->started_ms,
                 rq->actor_pseudonym);
   __atomic_fetch_sub(&in_flight, 1, __ATOMIC_RELAXED);
+  stream_close(rq);
   json_decref(rq->json);
   form_free(&rq->form);
   free(rq->body);

@@ -34,6 +34,22 @@ enum route_body {
   BODY_JSON,          /* application/json required */
   BODY_JSON_OPTIONAL, /* empty, or application/json */
   BODY_FORM,          /* application/x-www-form-urlencoded (OAuth; errors as RFC 6749) */
+  BODY_STREAM,        /* handed to route->stream chunk by chunk, never buffered whole */
+};
+
+struct request;
+
+/* A streamed body (bulk import).  The dispatcher authenticates the caller
+ * before begin, inflates Content-Encoding: gzip, and calls data for each
+ * piece as it arrives.  begin may answer at once (a bad query, say); data
+ * returns false to stop taking data (it then keeps its reason for end);
+ * the rest of the upload is drained.  end runs once the upload is complete
+ * (or was cut off: truncated is set) and answers; cleanup always runs. */
+struct stream_ops {
+  enum MHD_Result (*begin)(struct request *rq);
+  bool (*data)(struct request *rq, const char *data, size_t len);
+  enum MHD_Result (*end)(struct request *rq, bool truncated);
+  void (*cleanup)(struct request *rq);
 };
 
 struct request;
@@ -45,7 +61,8 @@ struct route {
   handler_fn handler;
   enum route_body body;
   enum route_auth auth;
-  size_t body_cap; /* 0: DEFAULT_BODY_CAP */
+  size_t body_cap;                 /* 0: DEFAULT_BODY_CAP; BODY_STREAM: no cap */
+  const struct stream_ops *stream; /* BODY_STREAM routes */
 };
 
 extern const struct route routes[];
@@ -66,9 +83,11 @@ struct request {
   bool body_too_large;
   json_t *json; /* parsed body, NULL when empty */
 
-  struct form form;     /* BODY_FORM routes */
-  struct identity who;  /* valid for AUTH_CITIZEN routes */
-  struct client client; /* valid for AUTH_CLIENT and AUTH_ADMIN routes */
+  struct form form;         /* BODY_FORM routes */
+  void *stream_state;       /* BODY_STREAM: the handler's own state */
+  struct stream_pipe *pipe; /* BODY_STREAM: dispatcher state (gzip, progress) */
+  struct identity who;      /* valid for AUTH_CITIZEN routes */
+  struct client client;     /* valid for AUTH_CLIENT and AUTH_ADMIN routes */
   char actor_pseudonym[17];
 
   unsigned status; /* set by reply_* for the access log */
