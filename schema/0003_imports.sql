@@ -1,0 +1,2 @@
+-- Version 3: bulk imports of court-appointed mandates (filled in by the import work).
+SELECT 1;
