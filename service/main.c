@@ -13,6 +13,7 @@
 #include "db/db.h"
 #include "http/server.h"
 #include "log.h"
+#include "tokens/issuer.h"
 #include "tokens/signer.h"
 
 static int usage(void) {
@@ -81,8 +82,8 @@ static int cmd_serve(void) {
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  if (!audit_writer_start()) {
-    fprintf(stderr, "machtigend: cannot start the audit writer thread\n");
+  if (!issuer_start()) {
+    fprintf(stderr, "machtigend: cannot start the token issuer thread\n");
     return 1;
   }
   struct server *s = server_start(err, sizeof err);
@@ -95,7 +96,7 @@ static int cmd_serve(void) {
   sigwait(&stop, &sig);
   log_msg(LOG_INFO, "stopping on signal %d: finishing open requests", sig);
   server_stop(s);
-  audit_writer_stop();
+  issuer_stop();
   identity_shutdown();
   signer_shutdown();
   log_msg(LOG_INFO, "stopped");

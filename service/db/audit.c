@@ -1,6 +1,5 @@
 #include "db/audit.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,47 +162,29 @@ enum db_status db_audit(struct db *db, const struct audit_event *e) {
   return st == DB_OK && !moved ? DB_HARD_ERROR : st;
 }
 
-/* ---- Group commit ------------------------------------------------- */
+/* ---- Appending outside a transaction ------------------------------- */
 
-#define BATCH_MAX 512
+/* The caller (one thread: the token issuer) keeps the head it last wrote:
+ * one statement per batch while nobody else appends; when a state change
+ * moved the head meanwhile, the append does nothing and the head is read
+ * again. */
+static struct chain_head batch_head;
+static bool batch_head_known;
 
-struct waiter {
-  const struct audit_event *e;
-  enum db_status result;
-  bool done;
-  struct waiter *next;
-};
-
-static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t queue_ready = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t batch_done = PTHREAD_COND_INITIALIZER;
-static struct waiter *queue_head, *queue_tail;
-static bool writer_stop, writer_running;
-static pthread_t writer_thread;
-
-/* The writer keeps the head it last wrote: one statement per batch while
- * nobody else appends; when a state change moved the head meanwhile, the
- * append does nothing and the writer reads the head again. */
-static struct chain_head writer_head;
-static bool writer_head_known;
-
-static enum db_status write_batch(const struct audit_event *const *events, int n) {
-  struct db *db = db_get();
-  if (db == NULL)
-    return DB_HARD_ERROR;
+enum db_status audit_append_batch(struct db *db, const struct audit_event *const *events, int n) {
   usec_t at = wall_usec();
   for (int attempt = 0; attempt < 8; attempt++) {
     enum db_status st = DB_OK;
-    if (!writer_head_known)
-      st = head_read(db, STMT_AUDIT_HEAD_GET, &writer_head);
-    writer_head_known = st == DB_OK;
+    if (!batch_head_known)
+      st = head_read(db, STMT_AUDIT_HEAD_GET, &batch_head);
+    batch_head_known = st == DB_OK;
     bool moved = false;
     struct chain_head would_be = {.seq = -1};
     if (st == DB_OK)
-      st = append_on(db, &writer_head, at, events, n, &moved, &would_be);
+      st = append_on(db, &batch_head, at, events, n, &moved, &would_be);
     if (st == DB_OK && moved)
       return DB_OK;
-    writer_head_known = false;
+    batch_head_known = false;
     if (st == DB_HARD_ERROR && PQstatus(db_conn(db)) != CONNECTION_OK) {
       /* The connection died under the statement: it either committed or
        * not.  Reconnect and look: if the head is the one this batch would
@@ -212,8 +193,8 @@ static enum db_status write_batch(const struct audit_event *const *events, int n
       if ((db = db_get()) == NULL || head_read(db, STMT_AUDIT_HEAD_GET, &now) != DB_OK)
         return DB_HARD_ERROR;
       if (now.seq == would_be.seq && memcmp(now.hash, would_be.hash, 32) == 0) {
-        writer_head = now;
-        writer_head_known = true;
+        batch_head = now;
+        batch_head_known = true;
         return DB_OK;
       }
       continue;
@@ -222,74 +203,6 @@ static enum db_status write_batch(const struct audit_event *const *events, int n
       return st;
   }
   return DB_HARD_ERROR;
-}
-
-static void *writer_loop(void *arg) {
-  const struct audit_event *events[BATCH_MAX];
-  struct waiter *batch[BATCH_MAX];
-  pthread_mutex_lock(&queue_lock);
-  for (;;) {
-    while (queue_head == NULL && !writer_stop)
-      pthread_cond_wait(&queue_ready, &queue_lock);
-    if (queue_head == NULL && writer_stop)
-      break;
-    int n = 0;
-    while (queue_head != NULL && n < BATCH_MAX) {
-      batch[n] = queue_head;
-      events[n] = queue_head->e;
-      queue_head = queue_head->next;
-      n++;
-    }
-    if (queue_head == NULL)
-      queue_tail = NULL;
-    pthread_mutex_unlock(&queue_lock);
-    enum db_status st = write_batch(events, n);
-    pthread_mutex_lock(&queue_lock);
-    for (int i = 0; i < n; i++) {
-      batch[i]->result = st;
-      batch[i]->done = true;
-    }
-    pthread_cond_broadcast(&batch_done);
-  }
-  pthread_mutex_unlock(&queue_lock);
-  db_release();
-  return NULL;
-}
-
-bool audit_writer_start(void) {
-  writer_stop = false;
-  writer_running = pthread_create(&writer_thread, NULL, writer_loop, NULL) == 0;
-  return writer_running;
-}
-
-void audit_writer_stop(void) {
-  if (!writer_running)
-    return;
-  pthread_mutex_lock(&queue_lock);
-  writer_stop = true;
-  pthread_cond_signal(&queue_ready);
-  pthread_mutex_unlock(&queue_lock);
-  pthread_join(writer_thread, NULL);
-  writer_running = false;
-}
-
-enum db_status audit_append_wait(const struct audit_event *e) {
-  struct waiter w = {.e = e};
-  pthread_mutex_lock(&queue_lock);
-  if (!writer_running || writer_stop) {
-    pthread_mutex_unlock(&queue_lock);
-    return DB_HARD_ERROR;
-  }
-  if (queue_tail != NULL)
-    queue_tail->next = &w;
-  else
-    queue_head = &w;
-  queue_tail = &w;
-  pthread_cond_signal(&queue_ready);
-  while (!w.done)
-    pthread_cond_wait(&batch_done, &queue_lock);
-  pthread_mutex_unlock(&queue_lock);
-  return w.result;
 }
 
 /* ---- Verification ------------------------------------------------- */

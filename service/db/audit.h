@@ -24,12 +24,9 @@ struct audit_event {
  * are audited in the same transaction as the change). */
 enum db_status db_audit(struct db *db, const struct audit_event *e);
 
-/* Group commit for events that need no transaction of their own (issued
- * tokens): the caller blocks until its event is committed, together with
- * whatever other threads queued meanwhile, in one transaction. */
-bool audit_writer_start(void);
-void audit_writer_stop(void);
-enum db_status audit_append_wait(const struct audit_event *e);
+/* Appends n events in one autocommitted statement (the token issuer's
+ * group commit).  Not thread-safe: one thread appends batches. */
+enum db_status audit_append_batch(struct db *db, const struct audit_event *const *events, int n);
 
 /* `machtigend audit verify`: recomputes the whole chain; prints the
  * outcome; returns an exit code (0 intact, 1 broken, 2 error). */

@@ -3,29 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static void token_mandate_from_row(const PGresult *r, struct token_mandate *out) {
-  snprintf(out->id, sizeof out->id, "%s", db_text(r, 0, 0));
-  if (!mandate_kind_parse(db_text(r, 0, 1), &out->kind))
-    out->kind = MK_VOLUNTARY;
-  if (!mandate_status_parse(db_text(r, 0, 2), &out->status))
-    out->status = MS_REVOKED;
-  out->valid_from = db_int(r, 0, 3);
-  out->valid_until = db_int(r, 0, 4);
-  out->created_at = db_int(r, 0, 5);
-}
-
-enum db_status db_mandate_for_token(struct db *db, const char *principal,
-                                    const char *representative, const char *service,
-                                    struct token_mandate *out) {
-  const char *params[] = {principal, representative, service};
-  PGresult *r;
-  enum db_status st = db_run(db, STMT_MANDATE_FOR_TOKEN, 3, params, &r);
-  if (st == DB_OK)
-    token_mandate_from_row(r, out);
-  PQclear(r);
-  return st;
-}
-
 enum db_status db_mandate_state(struct db *db, const char *id, enum mandate_status *status,
                                 usec_t *from, usec_t *until) {
   const char *params[] = {id};

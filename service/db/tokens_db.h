@@ -12,11 +12,6 @@ struct token_mandate {
   usec_t valid_from, valid_until, created_at;
 };
 
-/* The most usable mandate for the three parties (NOT_FOUND: none). */
-enum db_status db_mandate_for_token(struct db *db, const char *principal,
-                                    const char *representative, const char *service,
-                                    struct token_mandate *out);
-
 /* Status and period of one mandate, for introspection. */
 enum db_status db_mandate_state(struct db *db, const char *id, enum mandate_status *status,
                                 usec_t *from, usec_t *until);

@@ -107,6 +107,21 @@ enum transition_result mandate_transition(enum mandate_status current, enum mand
                                           enum mandate_role actor, enum mandate_action action,
                                           usec_t created, usec_t now, enum mandate_status *next);
 
+/* Whether a mandate can be used to act right now, and if not why. */
+enum mandate_use {
+  MU_USABLE,
+  MU_PENDING,
+  MU_LAPSED,
+  MU_DECLINED,
+  MU_REVOKED,
+  MU_SUSPENDED,
+  MU_NOT_STARTED,
+  MU_ENDED, /* also: ends within the next second */
+};
+
+enum mandate_use mandate_use_now(enum mandate_status status, usec_t valid_from, usec_t valid_until,
+                                 usec_t created, usec_t now);
+
 enum period_error {
   PERIOD_OK,
   PERIOD_INVERTED,      /* valid_until <= valid_from */

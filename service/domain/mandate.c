@@ -147,3 +147,24 @@ enum transition_result mandate_transition(enum mandate_status current, enum mand
   }
   return TR_OK;
 }
+
+enum mandate_use mandate_use_now(enum mandate_status status, usec_t valid_from, usec_t valid_until,
+                                 usec_t created, usec_t now) {
+  switch (status) {
+  case MS_PENDING:
+    return created + MANDATE_REQUEST_LAPSE_USEC <= now ? MU_LAPSED : MU_PENDING;
+  case MS_DECLINED:
+    return MU_DECLINED;
+  case MS_REVOKED:
+    return MU_REVOKED;
+  case MS_SUSPENDED:
+    return MU_SUSPENDED;
+  case MS_ACTIVE:
+    break;
+  }
+  if (valid_from > now)
+    return MU_NOT_STARTED;
+  if (valid_until <= now + USEC_PER_SEC)
+    return MU_ENDED;
+  return MU_USABLE;
+}

@@ -8,13 +8,13 @@
 #include <openssl/rand.h>
 
 #include "config.h"
-#include "db/audit.h"
 #include "db/mandates_db.h"
 #include "db/tokens_db.h"
 #include "handlers/handlers.h"
 #include "handlers/mandate_json.h"
 #include "jose/jws.h"
 #include "log.h"
+#include "tokens/issuer.h"
 #include "tokens/signer.h"
 
 #define GRANT_TOKEN_EXCHANGE "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -26,27 +26,26 @@ static enum MHD_Result bad_request(struct request *rq, const char *error, const 
   return reply_oauth_error(rq, MHD_HTTP_BAD_REQUEST, error, why);
 }
 
-/* Why a mandate cannot be used now; NULL when it can. */
-static const char *mandate_unusable(const struct token_mandate *m, usec_t now) {
-  switch (m->status) {
-  case MS_PENDING:
-    return m->created_at + MANDATE_REQUEST_LAPSE_USEC <= now
-               ? "The mandate request lapsed without being accepted."
-               : "The mandate has not been accepted yet.";
-  case MS_DECLINED:
+/* What a portal hears when the mandate cannot be used now. */
+static const char *use_description(enum mandate_use use) {
+  switch (use) {
+  case MU_PENDING:
+    return "The mandate has not been accepted yet.";
+  case MU_LAPSED:
+    return "The mandate request lapsed without being accepted.";
+  case MU_DECLINED:
     return "The mandate was declined.";
-  case MS_REVOKED:
+  case MU_REVOKED:
     return "The mandate has been revoked.";
-  case MS_SUSPENDED:
+  case MU_SUSPENDED:
     return "The mandate is suspended.";
-  case MS_ACTIVE:
+  case MU_NOT_STARTED:
+    return "The mandate has not started yet.";
+  case MU_ENDED:
+  case MU_USABLE:
     break;
   }
-  if (m->valid_from > now)
-    return "The mandate has not started yet.";
-  if (m->valid_until <= now + USEC_PER_SEC)
-    return "The mandate has ended.";
-  return NULL;
+  return "The mandate has ended.";
 }
 
 static json_t *actor_claim(const struct identity *who) {
@@ -61,44 +60,31 @@ static void new_jti(char *out, size_t len) {
   b64url_encode(raw, sizeof raw, out, len);
 }
 
-/* Finds the mandate, records the token in the audit trail (group commit)
- * and signs it, or says precisely why not. */
-static enum MHD_Result issue(struct request *rq, struct db *db, const char *principal,
-                             const char *service) {
-  struct token_mandate m;
-  enum db_status st = db_mandate_for_token(db, principal, rq->who.party.id, service, &m);
-  if (st == DB_NOT_FOUND)
+/* Finds the mandate and records the token in the audit trail (both in the
+ * issuer's group commit), then signs it; or says precisely why not. */
+static enum MHD_Result issue(struct request *rq, const char *principal, const char *service) {
+  char jti[32];
+  new_jti(jti, sizeof jti);
+  struct token_record tr = {
+      .principal = principal,
+      .representative = rq->who.party.id,
+      .employee = rq->who.employee,
+      .service = service,
+      .client = rq->client.id,
+      .jti = jti,
+      .now = now_usec(),
+  };
+  issuer_record(&tr);
+  if (tr.st != DB_OK)
+    return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
+  if (!tr.found)
     return bad_request(
         rq, "invalid_grant",
         "There is no mandate from this principal to this representative for this service.");
-  if (st != DB_OK)
-    return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
-  usec_t now_us = now_usec();
-  const char *unusable = mandate_unusable(&m, now_us);
-  if (unusable != NULL)
-    return bad_request(rq, "invalid_grant", unusable);
-  int64_t now = now_us / USEC_PER_SEC;
-  /* Never past the mandate's end. */
-  int64_t exp = now + TOKEN_MAX_TTL;
-  if (exp > m.valid_until / USEC_PER_SEC)
-    exp = m.valid_until / USEC_PER_SEC;
-  char jti[32];
-  new_jti(jti, sizeof jti);
-  /* Recorded before the token exists: a principal must see every use. */
-  char detail[96];
-  snprintf(detail, sizeof detail, "{\"jti\":\"%s\",\"exp\":%lld}", jti, (long long)exp);
-  struct audit_event e = {
-      .event = "token_issued",
-      .mandate_id = m.id,
-      .principal = principal,
-      .actor = rq->who.party.id,
-      .actor_employee = rq->who.employee,
-      .service = service,
-      .client = rq->client.id,
-      .detail_json = detail,
-  };
-  if (audit_append_wait(&e) != DB_OK)
-    return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
+  if (tr.use != MU_USABLE)
+    return bad_request(rq, "invalid_grant", use_description(tr.use));
+  const struct token_mandate m = tr.m;
+  int64_t now = tr.now / USEC_PER_SEC, exp = tr.exp;
   json_t *claims =
       json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:{s:s, s:s, s:I}, s:s, s:I, s:I, s:I}", "iss",
                 config.public_url, "aud", rq->client.audience, "client_id", rq->client.id, "sub",
@@ -176,5 +162,5 @@ enum MHD_Result oauth_token(struct request *rq) {
     return bad_request(
         rq, "invalid_grant",
         "The representative's level of assurance is below what this service requires.");
-  return issue(rq, db, principal.id, scope);
+  return issue(rq, principal.id, scope);
 }

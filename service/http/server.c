@@ -390,12 +390,13 @@ struct server *server_start(char *err, size_t errlen) {
     return NULL;
   }
   s->daemon = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, config.listen_port, NULL,
-      NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-      MHD_OPTION_THREAD_POOL_SIZE, config.threads, MHD_OPTION_CONNECTION_TIMEOUT,
-      config.connection_timeout, MHD_OPTION_CONNECTION_LIMIT, config.max_connections,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-      on_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+      config.listen_port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
+      (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, config.threads,
+      MHD_OPTION_CONNECTION_TIMEOUT, config.connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
+      config.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+      MHD_OPTION_END);
   if (s->daemon == NULL) {
     snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this machine)",
              config.listen);
