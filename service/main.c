@@ -14,6 +14,7 @@
 #include "http/server.h"
 #include "log.h"
 #include "tokens/issuer.h"
+#include "tokens/liveness.h"
 #include "tokens/signer.h"
 
 static int usage(void) {
@@ -82,8 +83,8 @@ static int cmd_serve(void) {
   pthread_sigmask(SIG_BLOCK, &stop, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  if (!issuer_start()) {
-    fprintf(stderr, "machtigend: cannot start the token issuer thread\n");
+  if (!issuer_start() || !liveness_start()) {
+    fprintf(stderr, "machtigend: cannot start the token batching threads\n");
     return 1;
   }
   struct server *s = server_start(err, sizeof err);
@@ -97,6 +98,7 @@ static int cmd_serve(void) {
   log_msg(LOG_INFO, "stopping on signal %d: finishing open requests", sig);
   server_stop(s);
   issuer_stop();
+  liveness_stop();
   identity_shutdown();
   signer_shutdown();
   log_msg(LOG_INFO, "stopped");

@@ -251,35 +251,43 @@ static void keyset_refresh(unsigned long seen_generation, bool wait) {
  * SHA-256 (the way API gateways cache verified JWTs).  Entries die with the
  * keyset they were verified under and at the token's expiry; failures are
  * never cached.  MACHTIGEN_IDTOKEN_CACHE=0 turns it off. */
-#define VERIFIED_SLOTS 4096
+#define VERIFIED_SETS 2048
+#define VERIFIED_WAYS 4 /* a set holds four tokens, the oldest gives way */
 
 struct verified {
   unsigned char digest[32];
   unsigned long generation;
+  uint64_t used; /* a clock for replacement */
   struct identity who;
 };
 
 static struct {
   pthread_mutex_t lock;
   bool enabled;
-  struct verified slot[VERIFIED_SLOTS];
+  uint64_t clock;
+  struct verified slot[VERIFIED_SETS][VERIFIED_WAYS];
 } verified = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static struct verified *verified_slot(const unsigned char digest[32]) {
-  unsigned idx = ((unsigned)digest[0] | (unsigned)digest[1] << 8) % VERIFIED_SLOTS;
-  return &verified.slot[idx];
+static struct verified *verified_set(const unsigned char digest[32]) {
+  unsigned idx = ((unsigned)digest[0] | (unsigned)digest[1] << 8) % VERIFIED_SETS;
+  return verified.slot[idx];
 }
 
 static bool verified_get(const unsigned char digest[32], unsigned long generation, int64_t now,
                          struct identity *out) {
-  if (!verified.enabled)
+  if (!verified.enabled || generation == 0)
     return false;
+  bool hit = false;
   pthread_mutex_lock(&verified.lock);
-  struct verified *v = verified_slot(digest);
-  bool hit = v->generation == generation && generation != 0 && memcmp(v->digest, digest, 32) == 0 &&
-             now < v->who.exp;
-  if (hit)
-    *out = v->who;
+  struct verified *set = verified_set(digest);
+  for (int w = 0; w < VERIFIED_WAYS && !hit; w++) {
+    struct verified *v = &set[w];
+    if (v->generation == generation && memcmp(v->digest, digest, 32) == 0 && now < v->who.exp) {
+      *out = v->who;
+      v->used = ++verified.clock;
+      hit = true;
+    }
+  }
   pthread_mutex_unlock(&verified.lock);
   return hit;
 }
@@ -289,10 +297,14 @@ static void verified_put(const unsigned char digest[32], unsigned long generatio
   if (!verified.enabled)
     return;
   pthread_mutex_lock(&verified.lock);
-  struct verified *v = verified_slot(digest);
-  memcpy(v->digest, digest, 32);
-  v->generation = generation;
-  v->who = *who;
+  struct verified *set = verified_set(digest), *victim = &set[0];
+  for (int w = 1; w < VERIFIED_WAYS; w++)
+    if (set[w].used < victim->used)
+      victim = &set[w];
+  memcpy(victim->digest, digest, 32);
+  victim->generation = generation;
+  victim->used = ++verified.clock;
+  victim->who = *who;
   pthread_mutex_unlock(&verified.lock);
 }
 

@@ -12,10 +12,6 @@ struct token_mandate {
   usec_t valid_from, valid_until, created_at;
 };
 
-/* Status and period of one mandate, for introspection. */
-enum db_status db_mandate_state(struct db *db, const char *id, enum mandate_status *status,
-                                usec_t *from, usec_t *until);
-
 /* Activity of a principal, newest first; before_seq 0: from the newest. */
 enum db_status db_activity_list(struct db *db, const char *principal, long long before_seq,
                                 int limit, PGresult **res);

@@ -1,14 +1,77 @@
 /* POST /oauth2/introspect (RFC 7662): active only while the signature,
  * the lifetime and the mandate itself all still hold, so a revocation,
  * suspension or end of the mandate bites at once. */
+#include <pthread.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "config.h"
 #include "db/tokens_db.h"
 #include "handlers/handlers.h"
 #include "handlers/mandate_json.h"
 #include "jose/jws.h"
+#include "tokens/liveness.h"
 #include "tokens/signer.h"
+
+/* Portals introspect the same token on every request they serve; the
+ * signature of a token we issued does not change, so verified claims are
+ * remembered by the token's SHA-256 for as long as the key file is
+ * unchanged and the token unexpired.  Everything that can change (the
+ * mandate, the token's lifetime, the asking client) is checked on every
+ * call. */
+#define VERIFIED_SETS 2048
+#define VERIFIED_WAYS 4
+
+struct verified {
+  unsigned char digest[32];
+  unsigned long generation;
+  uint64_t used;
+  json_t *claims; /* never modified once here */
+  int64_t exp;
+};
+
+static struct {
+  pthread_mutex_t lock;
+  uint64_t clock;
+  struct verified slot[VERIFIED_SETS][VERIFIED_WAYS];
+} verified = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static struct verified *verified_set(const unsigned char digest[32]) {
+  return verified.slot[((unsigned)digest[0] | (unsigned)digest[1] << 8) % VERIFIED_SETS];
+}
+
+static json_t *verified_get(const unsigned char digest[32], unsigned long generation, int64_t now) {
+  json_t *claims = NULL;
+  pthread_mutex_lock(&verified.lock);
+  struct verified *set = verified_set(digest);
+  for (int w = 0; w < VERIFIED_WAYS && claims == NULL; w++) {
+    struct verified *v = &set[w];
+    if (v->claims != NULL && v->generation == generation && v->exp > now &&
+        memcmp(v->digest, digest, 32) == 0) {
+      claims = json_incref(v->claims);
+      v->used = ++verified.clock;
+    }
+  }
+  pthread_mutex_unlock(&verified.lock);
+  return claims;
+}
+
+static void verified_put(const unsigned char digest[32], unsigned long generation, json_t *claims) {
+  pthread_mutex_lock(&verified.lock);
+  struct verified *set = verified_set(digest), *victim = &set[0];
+  for (int w = 1; w < VERIFIED_WAYS; w++)
+    if (set[w].used < victim->used)
+      victim = &set[w];
+  json_t *old = victim->claims;
+  memcpy(victim->digest, digest, 32);
+  victim->generation = generation;
+  victim->used = ++verified.clock;
+  victim->exp = json_integer_value(json_object_get(claims, "exp"));
+  victim->claims = json_incref(claims);
+  pthread_mutex_unlock(&verified.lock);
+  json_decref(old);
+}
 
 static enum MHD_Result inactive(struct request *rq) {
   return reply_json(rq, MHD_HTTP_OK, json_pack("{s:b}", "active", 0));
@@ -28,38 +91,36 @@ static bool claims_live(struct request *rq, json_t *claims, int64_t now) {
          (!json_is_integer(nbf) || json_integer_value(nbf) <= now + TOKEN_LEEWAY);
 }
 
-static bool mandate_live(struct db *db, json_t *claims, usec_t now, bool *db_down) {
-  const char *id = json_string_value(json_object_get(json_object_get(claims, "mandate"), "id"));
-  if (id == NULL || !uuid_valid(id))
-    return false;
-  enum mandate_status status;
-  usec_t from, until;
-  enum db_status st = db_mandate_state(db, id, &status, &from, &until);
-  *db_down = st != DB_OK && st != DB_NOT_FOUND;
-  return st == DB_OK && status == MS_ACTIVE && from <= now && until > now;
-}
-
 enum MHD_Result oauth_introspect(struct request *rq) {
   const char *token = form_get(&rq->form, "token");
   if (token == NULL || token[0] == '\0')
     return reply_oauth_error(rq, MHD_HTTP_BAD_REQUEST, "invalid_request", "token is missing.");
   if (rq->client.role != CLIENT_PORTAL)
     return inactive(rq);
-  struct jose_keyset *keys = signer_verify_keys();
+  unsigned long generation;
+  struct jose_keyset *keys = signer_verify_keys(&generation);
   if (keys == NULL)
     return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
-  json_t *claims = NULL;
-  enum jws_status js = jws_verify(keys, token, strlen(token), &claims);
-  jose_keyset_unref(keys);
   usec_t now = now_usec();
+  size_t len = strlen(token);
+  unsigned char digest[32];
+  EVP_Digest(token, len, digest, NULL, EVP_sha256(), NULL);
+  json_t *claims =
+      len <= JWS_MAX_TOKEN ? verified_get(digest, generation, now / USEC_PER_SEC) : NULL;
+  enum jws_status js = JWS_OK;
+  if (claims == NULL) {
+    js = jws_verify(keys, token, len, &claims);
+    if (js == JWS_OK)
+      verified_put(digest, generation, claims);
+  }
+  jose_keyset_unref(keys);
   if (js != JWS_OK || !claims_live(rq, claims, now / USEC_PER_SEC)) {
     json_decref(claims);
     return inactive(rq);
   }
-  struct db *db = db_get();
-  bool db_down = db == NULL;
-  bool live = db != NULL && mandate_live(db, claims, now, &db_down);
-  if (db_down) {
+  const char *id = json_string_value(json_object_get(json_object_get(claims, "mandate"), "id"));
+  bool live = false;
+  if (id != NULL && uuid_valid(id) && mandate_live_now(id, now, &live) != DB_OK) {
     json_decref(claims);
     return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
   }
@@ -67,7 +128,10 @@ enum MHD_Result oauth_introspect(struct request *rq) {
     json_decref(claims);
     return inactive(rq);
   }
-  json_object_set_new(claims, "active", json_true());
-  json_object_set_new(claims, "token_type", json_string("Bearer"));
-  return reply_json(rq, MHD_HTTP_OK, claims);
+  /* The cached claims are shared: answer with a copy. */
+  json_t *answer = json_copy(claims);
+  json_decref(claims);
+  json_object_set_new(answer, "active", json_true());
+  json_object_set_new(answer, "token_type", json_string("Bearer"));
+  return reply_json(rq, MHD_HTTP_OK, answer);
 }

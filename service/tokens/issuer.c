@@ -1,6 +1,5 @@
 #include "tokens/issuer.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,27 +7,9 @@
 #include <jansson.h>
 
 #include "db/audit.h"
+#include "db/batcher.h"
 #include "log.h"
 #include "tokens/signer.h"
-
-#define BATCH_MAX 256
-
-struct waiter {
-  struct token_record *tr;
-  bool done;
-  struct waiter *next;
-};
-
-static struct {
-  pthread_mutex_t lock;
-  pthread_cond_t ready;
-  pthread_cond_t done;
-  struct waiter *head, *tail;
-  bool stop, running;
-  pthread_t thread;
-} q = {.lock = PTHREAD_MUTEX_INITIALIZER,
-       .ready = PTHREAD_COND_INITIALIZER,
-       .done = PTHREAD_COND_INITIALIZER};
 
 /* One statement finds the mandate for every request in the batch. */
 static enum db_status look_up(struct db *db, struct token_record **trs, int n) {
@@ -69,7 +50,8 @@ static enum db_status look_up(struct db *db, struct token_record **trs, int n) {
 }
 
 /* Looks the batch up, records the usable ones, fills every record. */
-static void run_batch(struct token_record **trs, int n) {
+static void run_batch(void **items, int n) {
+  struct token_record **trs = (struct token_record **)items;
   struct db *db = db_get();
   enum db_status st = db == NULL ? DB_HARD_ERROR : look_up(db, trs, n);
   struct audit_event events[BATCH_MAX];
@@ -115,70 +97,15 @@ static void run_batch(struct token_record **trs, int n) {
     recorded[i]->st = recorded_st;
 }
 
-static void *issuer_loop(void *arg) {
-  struct waiter *batch[BATCH_MAX];
-  struct token_record *trs[BATCH_MAX];
-  pthread_mutex_lock(&q.lock);
-  for (;;) {
-    while (q.head == NULL && !q.stop)
-      pthread_cond_wait(&q.ready, &q.lock);
-    if (q.head == NULL && q.stop)
-      break;
-    int n = 0;
-    while (q.head != NULL && n < BATCH_MAX) {
-      batch[n] = q.head;
-      trs[n] = q.head->tr;
-      q.head = q.head->next;
-      n++;
-    }
-    if (q.head == NULL)
-      q.tail = NULL;
-    pthread_mutex_unlock(&q.lock);
-    run_batch(trs, n);
-    pthread_mutex_lock(&q.lock);
-    for (int i = 0; i < n; i++)
-      batch[i]->done = true;
-    pthread_cond_broadcast(&q.done);
-  }
-  pthread_mutex_unlock(&q.lock);
-  db_release();
-  return NULL;
-}
+static struct batcher issuer = BATCHER_INIT("token issuer", run_batch);
 
-bool issuer_start(void) {
-  q.stop = false;
-  q.running = pthread_create(&q.thread, NULL, issuer_loop, NULL) == 0;
-  return q.running;
-}
+bool issuer_start(void) { return batcher_start(&issuer); }
 
-void issuer_stop(void) {
-  if (!q.running)
-    return;
-  pthread_mutex_lock(&q.lock);
-  q.stop = true;
-  pthread_cond_signal(&q.ready);
-  pthread_mutex_unlock(&q.lock);
-  pthread_join(q.thread, NULL);
-  q.running = false;
-}
+void issuer_stop(void) { batcher_stop(&issuer); }
 
 void issuer_record(struct token_record *tr) {
-  struct waiter w = {.tr = tr};
   tr->st = DB_HARD_ERROR;
   tr->found = false;
   tr->use = MU_ENDED;
-  pthread_mutex_lock(&q.lock);
-  if (!q.running || q.stop) {
-    pthread_mutex_unlock(&q.lock);
-    return;
-  }
-  if (q.tail != NULL)
-    q.tail->next = &w;
-  else
-    q.head = &w;
-  q.tail = &w;
-  pthread_cond_signal(&q.ready);
-  while (!w.done)
-    pthread_cond_wait(&q.done, &q.lock);
-  pthread_mutex_unlock(&q.lock);
+  batcher_submit(&issuer, tr);
 }

@@ -35,7 +35,8 @@ char *signer_sign(json_t *claims, const char *typ);
 char *signer_jwks_json(void);
 
 /* A keyset of our published keys for verifying our own tokens
- * (introspection); caller unrefs.  NULL when not loaded. */
-struct jose_keyset *signer_verify_keys(void);
+ * (introspection); caller unrefs.  NULL when not loaded.  *generation
+ * changes whenever the key file is reloaded. */
+struct jose_keyset *signer_verify_keys(unsigned long *generation);
 
 #endif
