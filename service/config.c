@@ -124,5 +124,12 @@ bool config_load(unsigned need) {
   if (!parse_uint("MACHTIGEN_MAX_CONNECTIONS", env_or("MACHTIGEN_MAX_CONNECTIONS", "4096"), 16,
                   65536, &config.max_connections))
     return false;
+  if (!parse_uint("MACHTIGEN_SESSION_IDLE_SECONDS", env_or("MACHTIGEN_SESSION_IDLE_SECONDS", "900"),
+                  1, 86400, &config.session_idle_seconds) ||
+      !parse_uint("MACHTIGEN_SESSION_MAX_SECONDS", env_or("MACHTIGEN_SESSION_MAX_SECONDS", "28800"),
+                  1, 7 * 86400, &config.session_max_seconds))
+    return false;
+  config.idp_client_id = env_or("MACHTIGEN_IDP_CLIENT_ID", NULL);
+  config.idp_client_secret = env_or("MACHTIGEN_IDP_CLIENT_SECRET", NULL);
   return true;
 }

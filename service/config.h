@@ -20,6 +20,11 @@ struct config {
   unsigned connection_timeout;     /* MACHTIGEN_CONNECTION_TIMEOUT, seconds */
   unsigned max_connections;        /* MACHTIGEN_MAX_CONNECTIONS */
   bool dev;                        /* MACHTIGEN_DEV=1: plain http allowed, generated keys */
+  /* Web forms */
+  unsigned session_idle_seconds; /* MACHTIGEN_SESSION_IDLE_SECONDS */
+  unsigned session_max_seconds;  /* MACHTIGEN_SESSION_MAX_SECONDS */
+  const char *idp_client_id;     /* MACHTIGEN_IDP_CLIENT_ID (NULL: the audience) */
+  const char *idp_client_secret; /* MACHTIGEN_IDP_CLIENT_SECRET (NULL: a public client) */
 };
 
 extern struct config config;

@@ -11,6 +11,7 @@
 #include "db/audit.h"
 #include "db/clients_db.h"
 #include "db/db.h"
+#include "db/web_db.h"
 #include "http/server.h"
 #include "log.h"
 #include "tokens/issuer.h"
@@ -23,6 +24,7 @@ static int usage(void) {
           "       machtigend migrate\n"
           "       machtigend clients add --name NAME --role admin|portal\n"
           "                              [--audience AUD] [--services code,code] [--jwk FILE]\n"
+          "                              [--redirect-uri URI]...\n"
           "       machtigend keys rotate | list | prune [--force]\n"
           "       machtigend audit verify\n"
           "Configuration comes from the environment (see README.md).\n");
@@ -120,7 +122,13 @@ static bool services_literal(const char *list, char *out, size_t len) {
 
 static int cmd_clients_add(int argc, char **argv) {
   const char *name = NULL, *role = NULL, *audience = NULL, *services = NULL, *jwk_file = NULL;
+  const char *redirect_uris[8];
+  size_t redirect_count = 0;
   for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--redirect-uri") == 0 && i + 1 < argc && redirect_count < 8) {
+      redirect_uris[redirect_count++] = argv[++i];
+      continue;
+    }
     const char **slot = strcmp(argv[i], "--name") == 0       ? &name
                         : strcmp(argv[i], "--role") == 0     ? &role
                         : strcmp(argv[i], "--audience") == 0 ? &audience
@@ -163,6 +171,14 @@ static int cmd_clients_add(int argc, char **argv) {
   }
   if (!config_load(NEED_DATABASE))
     return 1;
+  for (size_t i = 0; i < redirect_count; i++) {
+    if (!redirect_uri_acceptable(redirect_uris[i], config.dev)) {
+      fprintf(stderr, "machtigend clients add: --redirect-uri must be https (or, with "
+                      "MACHTIGEN_DEV=1, http on loopback), without a fragment\n");
+      free(jwk);
+      return 2;
+    }
+  }
   struct db *db = db_get();
   if (db == NULL) {
     fprintf(stderr, "machtigend clients add: cannot connect to the database (migrated?)\n");
@@ -175,6 +191,8 @@ static int cmd_clients_add(int argc, char **argv) {
     return 1;
   }
   enum db_status st = db_client_insert(db, id, name, role, hash, audience, services_array, jwk);
+  if (st == DB_OK && redirect_count > 0)
+    st = db_client_set_redirect_uris(db, id, redirect_uris, redirect_count);
   free(jwk);
   db_release();
   if (st != DB_OK) {

@@ -7,10 +7,12 @@
 #include "db/mandates_db.h"
 #include "handlers/handlers.h"
 #include "handlers/mandate_json.h"
+#include "handlers/mandate_ops.h"
 #include "http/json_spec.h"
 
 struct action_ctx {
-  struct request *rq;
+  const struct identity *who; /* NULL: an administrator */
+  const char *admin_client;
   enum mandate_action action;
   const char *id;
   int expected_version;
@@ -47,7 +49,7 @@ static struct tx_outcome accept_checks(struct db *db, struct action_ctx *c,
   enum db_status st = db_service_get(db, c->m.service, &s);
   if (st != DB_OK)
     return outcome(st == DB_NOT_FOUND ? DB_HARD_ERROR : st, ERR_NONE, NULL);
-  if (c->rq->who.loa < s.min_loa)
+  if (c->who->loa < s.min_loa)
     return outcome(DB_OK, ERR_LOA_TOO_LOW, NULL);
   st = db_mandate_legal_exists(db, c->m.principal, c->m.service, c->m.valid_from, c->m.valid_until);
   if (st == DB_OK)
@@ -57,10 +59,10 @@ static struct tx_outcome accept_checks(struct db *db, struct action_ctx *c,
 
 static struct tx_outcome action_tx(struct db *db, void *ctx) {
   struct action_ctx *c = ctx;
-  bool admin = c->rq->route->auth == AUTH_ADMIN;
+  bool admin = c->who == NULL;
   char admin_actor[80];
-  snprintf(admin_actor, sizeof admin_actor, "admin:%s", c->rq->client.id);
-  const char *caller = admin ? admin_actor : c->rq->who.party.id;
+  snprintf(admin_actor, sizeof admin_actor, "admin:%s", admin ? c->admin_client : "");
+  const char *caller = admin ? admin_actor : c->who->party.id;
   enum db_status st = db_mandate_get(db, c->id, admin ? NULL : caller, true, &c->m);
   if (st != DB_OK)
     return outcome(st, ERR_NONE, NULL);
@@ -111,7 +113,7 @@ static struct tx_outcome action_tx(struct db *db, void *ctx) {
       .mandate_id = c->m.id,
       .principal = c->m.principal,
       .actor = caller,
-      .actor_employee = admin ? NULL : c->rq->who.employee,
+      .actor_employee = admin ? NULL : c->who->employee,
       .service = c->m.service,
       .detail_json = detail_text,
   };
@@ -136,13 +138,32 @@ static int if_match_version(const char *h) {
   return v;
 }
 
+bool mandate_act(const struct identity *who, const char *admin_client, const char *id,
+                 enum mandate_action action, int expected_version, const char *reason,
+                 struct mandate *m, struct tx_outcome *fail) {
+  struct action_ctx c = {.who = who,
+                         .admin_client = admin_client,
+                         .action = action,
+                         .id = id,
+                         .expected_version = expected_version,
+                         .reason = reason};
+  if (!uuid_valid(id)) {
+    *fail = outcome(DB_NOT_FOUND, ERR_NONE, NULL);
+    return false;
+  }
+  if (!tx_run(action_tx, &c, fail))
+    return false;
+  *m = c.m;
+  return true;
+}
+
 static enum MHD_Result mandate_action(struct request *rq, enum mandate_action action) {
-  struct action_ctx c = {.rq = rq, .action = action, .id = rq->params[0]};
-  if (!uuid_valid(c.id))
+  const char *reason = NULL;
+  if (!uuid_valid(rq->params[0]))
     return reply_problem(rq, ERR_MANDATE_NOT_FOUND, NULL, NULL);
   if (rq->json != NULL) {
     const struct json_field spec[] = {
-        {"reason", SPEC_STRING, &c.reason, false, 500, NULL},
+        {"reason", SPEC_STRING, &reason, false, 500, NULL},
         JSON_FIELD_END,
     };
     struct spec_error e;
@@ -152,12 +173,17 @@ static enum MHD_Result mandate_action(struct request *rq, enum mandate_action ac
   const char *if_match = request_header(rq, MHD_HTTP_HEADER_IF_MATCH);
   if (if_match == NULL)
     return reply_problem(rq, ERR_PRECONDITION_REQUIRED, NULL, NULL);
-  c.expected_version = if_match_version(if_match);
-  if (c.expected_version < 0)
+  int version = if_match_version(if_match);
+  if (version < 0)
     return reply_problem(rq, ERR_PRECONDITION_FAILED, NULL, NULL);
-  if (!run_tx(rq, action_tx, &c))
-    return MHD_YES;
-  return reply_mandate(rq, MHD_HTTP_OK, &c.m);
+  bool admin = rq->route->auth == AUTH_ADMIN;
+  struct mandate m;
+  struct tx_outcome fail;
+  if (!mandate_act(admin ? NULL : &rq->who, admin ? rq->client.id : NULL, rq->params[0], action,
+                   version, reason, &m, &fail))
+    return fail.err != ERR_NONE ? reply_problem(rq, fail.err, fail.detail, fail.field)
+                                : reply_db_error(rq, fail.st);
+  return reply_mandate(rq, MHD_HTTP_OK, &m);
 }
 
 enum MHD_Result mandates_accept(struct request *rq) { return mandate_action(rq, MA_ACCEPT); }

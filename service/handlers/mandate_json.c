@@ -74,32 +74,37 @@ enum MHD_Result reply_db_error(struct request *rq, enum db_status st) {
 
 #define TX_ATTEMPTS 3
 
-bool run_tx(struct request *rq, tx_fn fn, void *ctx) {
+bool tx_run(tx_fn fn, void *ctx, struct tx_outcome *out) {
   struct db *db = db_get();
-  if (db == NULL) {
-    reply_db_error(rq, DB_HARD_ERROR);
+  *out = (struct tx_outcome){DB_HARD_ERROR, ERR_NONE, NULL, NULL};
+  if (db == NULL)
     return false;
-  }
   for (int attempt = 0; attempt < TX_ATTEMPTS; attempt++) {
     enum db_status st = db_begin(db);
-    struct tx_outcome out = {st, ERR_NONE, NULL, NULL};
+    *out = (struct tx_outcome){st, ERR_NONE, NULL, NULL};
     if (st == DB_OK)
-      out = fn(db, ctx);
-    if (out.st == DB_OK && out.err == ERR_NONE) {
-      out.st = db_commit(db);
-      if (out.st == DB_OK)
+      *out = fn(db, ctx);
+    if (out->st == DB_OK && out->err == ERR_NONE) {
+      out->st = db_commit(db);
+      if (out->st == DB_OK)
         return true;
     } else {
       db_rollback(db);
     }
-    if (out.st == DB_SOFT_ERROR)
-      continue;
-    if (out.err != ERR_NONE)
-      reply_problem(rq, out.err, out.detail, out.field);
-    else
-      reply_db_error(rq, out.st);
-    return false;
+    if (out->st != DB_SOFT_ERROR)
+      return false;
   }
-  reply_db_error(rq, DB_HARD_ERROR);
+  out->st = DB_HARD_ERROR;
+  return false;
+}
+
+bool run_tx(struct request *rq, tx_fn fn, void *ctx) {
+  struct tx_outcome out;
+  if (tx_run(fn, ctx, &out))
+    return true;
+  if (out.err != ERR_NONE)
+    reply_problem(rq, out.err, out.detail, out.field);
+  else
+    reply_db_error(rq, out.st);
   return false;
 }

@@ -36,5 +36,8 @@ typedef struct tx_outcome (*tx_fn)(struct db *db, void *ctx);
  * serialization failures a bounded number of times.  Returns true when
  * committed; otherwise it has already answered with a problem. */
 bool run_tx(struct request *rq, tx_fn fn, void *ctx);
+/* The same without answering: false with *out saying why (a rule broken,
+ * or a database status other than DB_OK). */
+bool tx_run(tx_fn fn, void *ctx, struct tx_outcome *out);
 
 #endif

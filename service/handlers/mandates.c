@@ -7,6 +7,7 @@
 #include "db/mandates_db.h"
 #include "handlers/handlers.h"
 #include "handlers/mandate_json.h"
+#include "handlers/mandate_ops.h"
 #include "http/json_spec.h"
 #include "jose/jws.h"
 
@@ -19,7 +20,8 @@ static struct tx_outcome db_status_only(enum db_status st) {
 }
 
 struct create_ctx {
-  struct request *rq;
+  const struct identity *who;
+  const char *origin;
   struct party principal, representative;
   enum mandate_role caller_role;
   const char *service_code;
@@ -49,7 +51,7 @@ static struct tx_outcome check_service(const struct create_ctx *c, const struct 
   if (strstr(s->kinds_json, "\"voluntary\"") == NULL)
     return rule(ERR_KIND_NOT_ALLOWED, "service");
   /* Granting needs the principal's login to be strong enough. */
-  if (c->caller_role == ROLE_PRINCIPAL && c->rq->who.loa < s->min_loa)
+  if (c->caller_role == ROLE_PRINCIPAL && c->who->loa < s->min_loa)
     return rule(ERR_LOA_TOO_LOW, NULL);
   enum err pe = period_err(period_check(c->from, c->until, s->max_duration_days, now_usec()));
   if (pe != ERR_NONE)
@@ -83,58 +85,79 @@ static struct tx_outcome create_tx(struct db *db, void *ctx) {
   if (st != DB_NOT_FOUND)
     return db_status_only(st);
   st = db_mandate_insert(db, c->principal.id, c->representative.id, c->service_code, c->from,
-                         c->until, c->caller_role, "api", &c->created);
+                         c->until, c->caller_role, c->origin, &c->created);
   if (st != DB_OK)
     return db_status_only(st);
   struct audit_event e = {
       .event = "mandate_created",
       .mandate_id = c->created.id,
       .principal = c->principal.id,
-      .actor = c->rq->who.party.id,
-      .actor_employee = c->rq->who.employee,
+      .actor = c->who->party.id,
+      .actor_employee = c->who->employee,
       .service = c->service_code,
   };
   return db_status_only(db_audit(db, &e));
 }
 
+bool mandate_create(const struct identity *who, const struct mandate_request *req,
+                    const char *origin, struct mandate *created, struct tx_outcome *fail) {
+  struct create_ctx c = {.who = who,
+                         .origin = origin,
+                         .principal = req->principal,
+                         .representative = req->representative,
+                         .service_code = req->service,
+                         .from = req->from,
+                         .until = req->until};
+  /* The caller may leave out their own side, not both. */
+  if (!req->has_principal && !req->has_representative) {
+    *fail = (struct tx_outcome){DB_OK, ERR_MISSING_FIELD, "representative",
+                                "Give the principal or the representative."};
+    return false;
+  }
+  const struct party *caller = &who->party;
+  if (!req->has_principal)
+    c.principal = *caller;
+  if (!req->has_representative)
+    c.representative = *caller;
+  if (strcmp(c.principal.id, c.representative.id) == 0)
+    *fail = rule(ERR_SELF_MANDATE, "representative");
+  else if (strcmp(c.principal.id, caller->id) == 0)
+    c.caller_role = ROLE_PRINCIPAL;
+  else if (strcmp(c.representative.id, caller->id) == 0)
+    c.caller_role = ROLE_REPRESENTATIVE;
+  else
+    *fail = rule(ERR_NOT_A_PARTY, req->has_principal ? "principal" : "representative");
+  if (c.caller_role == ROLE_NONE)
+    return false;
+  if (c.principal.kind != PARTY_PERSON) {
+    *fail = rule(ERR_PRINCIPAL_NOT_PERSON, "principal");
+    return false;
+  }
+  if (!tx_run(create_tx, &c, fail))
+    return false;
+  *created = c.created;
+  return true;
+}
+
 enum MHD_Result mandates_create(struct request *rq) {
-  struct create_ctx c = {.rq = rq};
-  bool has_principal = false, has_representative = false;
+  struct mandate_request req = {0};
   const struct json_field spec[] = {
-      {"principal", SPEC_PARTY, &c.principal, false, 0, &has_principal},
-      {"representative", SPEC_PARTY, &c.representative, false, 0, &has_representative},
-      {"service", SPEC_STRING, &c.service_code, true, 64, NULL},
-      {"valid_from", SPEC_TIME_START, &c.from, true, 0, NULL},
-      {"valid_until", SPEC_TIME_END, &c.until, true, 0, NULL},
+      {"principal", SPEC_PARTY, &req.principal, false, 0, &req.has_principal},
+      {"representative", SPEC_PARTY, &req.representative, false, 0, &req.has_representative},
+      {"service", SPEC_STRING, &req.service, true, 64, NULL},
+      {"valid_from", SPEC_TIME_START, &req.from, true, 0, NULL},
+      {"valid_until", SPEC_TIME_END, &req.until, true, 0, NULL},
       JSON_FIELD_END,
   };
   struct spec_error e;
   if (!json_spec_parse(rq->json, spec, &e))
     return reply_problem(rq, e.err, NULL, e.field);
-
-  /* The caller may leave out their own side, not both. */
-  if (!has_principal && !has_representative)
-    return reply_problem(rq, ERR_MISSING_FIELD, "Give the principal or the representative.",
-                         "representative");
-  const struct party *caller = &rq->who.party;
-  if (!has_principal)
-    c.principal = *caller;
-  if (!has_representative)
-    c.representative = *caller;
-  if (strcmp(c.principal.id, c.representative.id) == 0)
-    return reply_problem(rq, ERR_SELF_MANDATE, NULL, "representative");
-  if (strcmp(c.principal.id, caller->id) == 0)
-    c.caller_role = ROLE_PRINCIPAL;
-  else if (strcmp(c.representative.id, caller->id) == 0)
-    c.caller_role = ROLE_REPRESENTATIVE;
-  else
-    return reply_problem(rq, ERR_NOT_A_PARTY, NULL, has_principal ? "principal" : "representative");
-  if (c.principal.kind != PARTY_PERSON)
-    return reply_problem(rq, ERR_PRINCIPAL_NOT_PERSON, NULL, "principal");
-
-  if (!run_tx(rq, create_tx, &c))
-    return MHD_YES;
-  return reply_mandate(rq, MHD_HTTP_CREATED, &c.created);
+  struct mandate created;
+  struct tx_outcome fail;
+  if (!mandate_create(&rq->who, &req, "api", &created, &fail))
+    return fail.err != ERR_NONE ? reply_problem(rq, fail.err, fail.detail, fail.field)
+                                : reply_db_error(rq, fail.st);
+  return reply_mandate(rq, MHD_HTTP_CREATED, &created);
 }
 
 enum MHD_Result mandates_get(struct request *rq) {

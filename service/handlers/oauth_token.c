@@ -12,6 +12,7 @@
 #include "db/tokens_db.h"
 #include "handlers/handlers.h"
 #include "handlers/mandate_json.h"
+#include "handlers/oauth_issue.h"
 #include "jose/jws.h"
 #include "log.h"
 #include "tokens/issuer.h"
@@ -62,7 +63,7 @@ static void new_jti(char *out, size_t len) {
 
 /* Finds the mandate and records the token in the audit trail (both in the
  * issuer's group commit), then signs it; or says precisely why not. */
-static enum MHD_Result issue(struct request *rq, const char *principal, const char *service) {
+enum MHD_Result oauth_issue(struct request *rq, const char *principal, const char *service) {
   char jti[32];
   new_jti(jti, sizeof jti);
   struct token_record tr = {
@@ -108,9 +109,11 @@ enum MHD_Result oauth_token(struct request *rq) {
   const char *grant = form_get(f, "grant_type");
   if (grant == NULL)
     return bad_request(rq, "invalid_request", "grant_type is missing.");
+  if (strcmp(grant, "authorization_code") == 0)
+    return oauth_code_grant(rq);
   if (strcmp(grant, GRANT_TOKEN_EXCHANGE) != 0)
     return bad_request(rq, "unsupported_grant_type",
-                       "Only token exchange (RFC 8693) is supported.");
+                       "Only token exchange (RFC 8693) and authorization_code are supported.");
   if (rq->client.role != CLIENT_PORTAL)
     return bad_request(rq, "unauthorized_client", "Only portal clients may exchange tokens.");
   const char *subject = form_get(f, "subject_token");
@@ -162,5 +165,5 @@ enum MHD_Result oauth_token(struct request *rq) {
     return bad_request(
         rq, "invalid_grant",
         "The representative's level of assurance is below what this service requires.");
-  return issue(rq, principal.id, scope);
+  return oauth_issue(rq, principal.id, scope);
 }

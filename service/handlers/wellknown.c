@@ -18,14 +18,17 @@ enum MHD_Result wellknown_jwks(struct request *rq) {
 }
 
 enum MHD_Result wellknown_metadata(struct request *rq) {
-  char url[3][512];
+  char url[4][512];
   snprintf(url[0], sizeof url[0], "%s/oauth2/token", config.public_url);
   snprintf(url[1], sizeof url[1], "%s/oauth2/introspect", config.public_url);
   snprintf(url[2], sizeof url[2], "%s/.well-known/jwks.json", config.public_url);
+  snprintf(url[3], sizeof url[3], "%s/oauth2/authorize", config.public_url);
   json_t *doc = json_pack(
-      "{s:s, s:s, s:s, s:s, s:[s], s:[s, s], s:[s], s:[s, s], s:[s], s:[s]}", "issuer",
-      config.public_url, "token_endpoint", url[0], "introspection_endpoint", url[1], "jwks_uri",
-      url[2], "grant_types_supported", "urn:ietf:params:oauth:grant-type:token-exchange",
+      "{s:s, s:s, s:s, s:s, s:s, s:[s], s:[s], s:[s, s], s:[s, s], s:[s], s:[s, s], s:[s], s:[s]}",
+      "issuer", config.public_url, "authorization_endpoint", url[3], "token_endpoint", url[0],
+      "introspection_endpoint", url[1], "jwks_uri", url[2], "response_types_supported", "code",
+      "code_challenge_methods_supported", "S256", "grant_types_supported",
+      "urn:ietf:params:oauth:grant-type:token-exchange", "authorization_code",
       "token_endpoint_auth_methods_supported", "client_secret_basic", "private_key_jwt",
       "token_endpoint_auth_signing_alg_values_supported", "ES256",
       "introspection_endpoint_auth_methods_supported", "client_secret_basic", "private_key_jwt",

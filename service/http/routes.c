@@ -2,6 +2,7 @@
  * dispatcher (server.c) answers 404, 405 with Allow, 413, 414, 415 and 401
  * from it, so handlers never re-check those. */
 #include "handlers/handlers.h"
+#include "handlers/web.h"
 
 const struct route routes[] = {
     /* method, path, handler, body, auth, body cap (0: 64 KiB), stream handlers */
@@ -33,6 +34,25 @@ const struct route routes[] = {
     {HTTP_GET, "/.well-known/jwks.json", wellknown_jwks, BODY_NONE, AUTH_NONE, 0, NULL},
     {HTTP_GET, "/.well-known/oauth-authorization-server", wellknown_metadata, BODY_NONE, AUTH_NONE,
      0, NULL},
+
+    /* The citizen web forms: session cookie, CSRF token on every POST, HTML. */
+    {HTTP_GET, "/", web_home, BODY_NONE, AUTH_WEB, 0, NULL},
+    {HTTP_GET, "/login", web_login, BODY_NONE, AUTH_WEB, 0, NULL},
+    {HTTP_GET, "/login/callback", web_login_callback, BODY_NONE, AUTH_WEB, 0, NULL},
+    {HTTP_POST, "/logout", web_logout, BODY_FORM, AUTH_WEB, 0, NULL},
+    {HTTP_GET, "/mandates/new", web_grant_form, BODY_NONE, AUTH_WEB_USER, 0, NULL},
+    {HTTP_POST, "/mandates/new", web_grant_submit, BODY_FORM, AUTH_WEB_USER, 0, NULL},
+    {HTTP_GET, "/mandates/{}", web_mandate_show, BODY_NONE, AUTH_WEB_USER, 0, NULL},
+    {HTTP_POST, "/mandates/{}/accept", web_mandate_accept, BODY_FORM, AUTH_WEB_USER, 0, NULL},
+    {HTTP_POST, "/mandates/{}/decline", web_mandate_decline, BODY_FORM, AUTH_WEB_USER, 0, NULL},
+    {HTTP_GET, "/mandates/{}/revoke", web_revoke_confirm, BODY_NONE, AUTH_WEB_USER, 0, NULL},
+    {HTTP_POST, "/mandates/{}/revoke", web_revoke_submit, BODY_FORM, AUTH_WEB_USER, 0, NULL},
+    {HTTP_GET, "/activity", web_activity, BODY_NONE, AUTH_WEB_USER, 0, NULL},
+    {HTTP_GET, "/represented", web_represented, BODY_NONE, AUTH_WEB_USER, 0, NULL},
+    {HTTP_POST, "/represented", web_represented, BODY_FORM, AUTH_WEB_USER, 0, NULL},
+    {HTTP_GET, "/oauth2/authorize", web_authorize, BODY_NONE, AUTH_WEB, 0, NULL},
+    {HTTP_POST, "/oauth2/authorize", web_authorize_choose, BODY_FORM, AUTH_WEB_USER, 0, NULL},
+    {HTTP_GET, "/static/{}", web_static_file, BODY_NONE, AUTH_NONE, 0, NULL},
 };
 
 const size_t route_count = sizeof routes / sizeof routes[0];

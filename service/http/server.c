@@ -13,6 +13,7 @@
 #include "config.h"
 #include "db/db.h"
 #include "log.h"
+#include "web/page.h"
 
 struct server {
   struct MHD_Daemon *daemon;
@@ -93,6 +94,17 @@ static const struct route *route_find(enum http_method method, const char *url, 
   return NULL;
 }
 
+static bool route_is_web(const struct route *r) {
+  return r != NULL && (r->auth == AUTH_WEB || r->auth == AUTH_WEB_USER);
+}
+
+/* 413 as problem+json, or as a page on the web forms' routes. */
+static enum MHD_Result reply_too_large(struct request *rq) {
+  if (route_is_web(rq->route))
+    return web_error(rq, MHD_HTTP_CONTENT_TOO_LARGE, "error.too_large");
+  return reply_problem(rq, ERR_PAYLOAD_TOO_LARGE, NULL, NULL);
+}
+
 static bool content_type_is(const char *ct, const char *want) {
   if (ct == NULL)
     return false;
@@ -159,6 +171,13 @@ static enum MHD_Result authenticate_client(struct request *rq, bool admin) {
 static enum MHD_Result parse_body(struct request *rq) {
   const struct route *r = rq->route;
   const char *ct = request_header(rq, MHD_HTTP_HEADER_CONTENT_TYPE);
+  if (r->body == BODY_FORM && route_is_web(r)) {
+    const char *bad = NULL;
+    if (!content_type_is(ct, "application/x-www-form-urlencoded") ||
+        form_parse(rq->body ? rq->body : "", rq->body_len, &rq->form, &bad) != FORM_OK)
+      return web_error(rq, MHD_HTTP_BAD_REQUEST, "error.bad_form");
+    return MHD_YES;
+  }
   if (r->body == BODY_FORM) {
     if (!content_type_is(ct, "application/x-www-form-urlencoded"))
       return reply_oauth_error(rq, MHD_HTTP_BAD_REQUEST, "invalid_request",
@@ -198,7 +217,7 @@ static enum MHD_Result parse_body(struct request *rq) {
 static enum MHD_Result dispatch(struct request *rq) {
   const struct route *r = rq->route;
   if (rq->body_too_large)
-    return reply_problem(rq, ERR_PAYLOAD_TOO_LARGE, NULL, NULL);
+    return reply_too_large(rq);
   enum MHD_Result ret = parse_body(rq);
   if (rq->status != 0)
     return ret;
@@ -209,6 +228,10 @@ static enum MHD_Result dispatch(struct request *rq) {
   case AUTH_CLIENT:
   case AUTH_ADMIN:
     ret = authenticate_client(rq, r->auth == AUTH_ADMIN);
+    break;
+  case AUTH_WEB:
+  case AUTH_WEB_USER:
+    ret = web_prepare(rq);
     break;
   case AUTH_NONE:
     break;
@@ -237,6 +260,8 @@ static enum MHD_Result stream_start(struct request *rq) {
   case AUTH_ADMIN:
     ret = authenticate_client(rq, true);
     break;
+  case AUTH_WEB: /* no web route streams */
+  case AUTH_WEB_USER:
   case AUTH_NONE:
     break;
   }
@@ -293,7 +318,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (cl != NULL && strtoull(cl, NULL, 10) > cap) {
       /* Answer now; MHD closes the connection instead of reading it all. */
       rq->body_too_large = true;
-      return reply_problem(rq, ERR_PAYLOAD_TOO_LARGE, NULL, NULL);
+      return reply_too_large(rq);
     }
     return MHD_YES;
   }
@@ -315,7 +340,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         free(rq->body);
         rq->body = NULL;
         rq->body_len = 0;
-        return reply_problem(rq, ERR_PAYLOAD_TOO_LARGE, NULL, NULL);
+        return reply_too_large(rq);
       } else {
         char *grown = realloc(rq->body, rq->body_len + n + 1);
         if (grown == NULL)
@@ -374,6 +399,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   stream_close(rq);
   json_decref(rq->json);
   form_free(&rq->form);
+  free(rq->web);
   free(rq->body);
   free(rq);
   *con_cls = NULL;

@@ -23,10 +23,12 @@
 enum http_method { HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_PATCH, HTTP_OTHER };
 
 enum route_auth {
-  AUTH_NONE,    /* public */
-  AUTH_CITIZEN, /* Authorization: Bearer <identity token> */
-  AUTH_CLIENT,  /* an OAuth client: Basic or private_key_jwt in the form */
-  AUTH_ADMIN,   /* an admin client: Basic */
+  AUTH_NONE,     /* public */
+  AUTH_CITIZEN,  /* Authorization: Bearer <identity token> */
+  AUTH_CLIENT,   /* an OAuth client: Basic or private_key_jwt in the form */
+  AUTH_ADMIN,    /* an admin client: Basic */
+  AUTH_WEB,      /* web forms: session cookie if any, CSRF on POST, HTML errors */
+  AUTH_WEB_USER, /* web forms that need a logged-in session */
 };
 
 enum route_body {
@@ -89,6 +91,7 @@ struct request {
   struct identity who;      /* valid for AUTH_CITIZEN routes */
   struct client client;     /* valid for AUTH_CLIENT and AUTH_ADMIN routes */
   char actor_pseudonym[17];
+  struct web_state *web; /* AUTH_WEB and AUTH_WEB_USER routes (web/page.h) */
 
   unsigned status; /* set by reply_* for the access log */
   const char *code;

@@ -1376,7 +1376,7 @@ static void test_wrong_grant_type(void **state) {
   struct who p = person("substantieel"), rep = person("substantieel");
   char id[37];
   active_mandate(&p, &rep, "gemeente-afval", id);
-  const char *grants[] = {"client_credentials", "authorization_code", "password",
+  const char *grants[] = {"client_credentials", "refresh_token", "password",
                           "urn:ietf:params:oauth:grant-type:jwt-bearer"};
   struct db_snapshot before = db_snapshot();
   for (size_t i = 0; i < sizeof grants / sizeof grants[0]; i++) {
