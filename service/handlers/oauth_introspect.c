@@ -119,7 +119,10 @@ enum MHD_Result oauth_introspect(struct request *rq) {
     return inactive(rq);
   }
   const char *id = json_string_value(json_object_get(json_object_get(claims, "mandate"), "id"));
-  bool live = false;
+  /* A token for acting as oneself (the "myself" choice at /oauth2/authorize)
+   * names no mandate and no actor: nothing to revoke, its lifetime rules. */
+  bool self = json_object_get(claims, "mandate") == NULL && json_object_get(claims, "act") == NULL;
+  bool live = self;
   if (id != NULL && uuid_valid(id) && mandate_live_now(id, now, &live) != DB_OK) {
     json_decref(claims);
     return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);

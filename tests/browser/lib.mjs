@@ -121,8 +121,14 @@ export async function startPortal() {
         const r = await fetch(`${MACHTIGEN()}/oauth2/token`, { method: 'POST', body,
           headers: { authorization: `Basic ${auth}`, 'content-type': 'application/x-www-form-urlencoded' } });
         result = await r.json();
-        if (result.access_token)
+        if (result.access_token) {
           result.claims = JSON.parse(Buffer.from(result.access_token.split('.')[1], 'base64url'));
+          // What the portal will see on its next request: is the token live?
+          const ir = await fetch(`${MACHTIGEN()}/oauth2/introspect`, { method: 'POST',
+            body: new URLSearchParams({ token: result.access_token }),
+            headers: { authorization: `Basic ${auth}`, 'content-type': 'application/x-www-form-urlencoded' } });
+          result.active = (await ir.json()).active;
+        }
       }
       result.state = u.searchParams.get('state');
       result.iss = u.searchParams.get('iss');

@@ -69,6 +69,7 @@ test('each form submits with JavaScript disabled', async () => {
   await page.locator('button[name=continue]').click();
   await page.waitForURL((u) => u.toString().startsWith(`${portal.url}/callback`));
   assert.equal(portal.state.last.claims?.sub, `bsn:${principal}`);
+  assert.equal(portal.state.last.active, true, 'the mandate token introspects as active');
 
   await page.goto(`${portal.url}/`);
   await page.locator('#act').click();
@@ -77,6 +78,7 @@ test('each form submits with JavaScript disabled', async () => {
   await page.waitForURL((u) => u.toString().startsWith(`${portal.url}/callback`));
   assert.equal(portal.state.last.claims?.sub, `bsn:${representative}`);
   assert.equal(portal.state.last.claims?.act, undefined);
+  assert.equal(portal.state.last.active, true, 'a token for oneself introspects as active');
 
   // Decline, as a representative, a second request.
   await page.goto(`${MACHTIGEN()}/`);
