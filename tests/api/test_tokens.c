@@ -162,61 +162,6 @@ static int64_t mandate_end_seconds(const struct who *p, const char *id) {
 
 /* ---- Encodings ----------------------------------------------------------- */
 
-static const char b64url_chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static char *b64url(const unsigned char *in, size_t n) {
-  char *out = malloc(n / 3 * 4 + 5);
-  if (out == NULL)
-    abort();
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)in[i] << 16;
-    if (i + 1 < n)
-      v |= (uint32_t)in[i + 1] << 8;
-    if (i + 2 < n)
-      v |= in[i + 2];
-    out[o++] = b64url_chars[(v >> 18) & 63];
-    out[o++] = b64url_chars[(v >> 12) & 63];
-    if (i + 1 < n)
-      out[o++] = b64url_chars[(v >> 6) & 63];
-    if (i + 2 < n)
-      out[o++] = b64url_chars[v & 63];
-  }
-  out[o] = '\0';
-  return out;
-}
-
-/* Decodes n base64url characters into out (room for n bytes); the byte
- * count, or -1 when a character is not base64url. */
-static long unb64url(const char *in, size_t n, unsigned char *out) {
-  uint32_t acc = 0;
-  int bits = 0;
-  long o = 0;
-  for (size_t i = 0; i < n; i++) {
-    const char *p = in[i] ? strchr(b64url_chars, in[i]) : NULL;
-    if (p == NULL)
-      return -1;
-    acc = (acc << 6) | (uint32_t)(p - b64url_chars);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (unsigned char)(acc >> bits);
-    }
-  }
-  return o;
-}
-
-static char *b64url_json(json_t *j /* stolen */) {
-  char *text = json_dumps(j, JSON_COMPACT);
-  json_decref(j);
-  if (text == NULL)
-    abort();
-  char *enc = b64url((const unsigned char *)text, strlen(text));
-  free(text);
-  return enc;
-}
-
 /* Segment `which` (0 header, 1 payload) of a compact JWS as JSON; fails
  * the test when it is not. */
 static json_t *jws_segment(const char *token, int which) {
@@ -231,7 +176,7 @@ static json_t *jws_segment(const char *token, int which) {
   const char *end = strchr(start, '.');
   size_t n = (size_t)(end - start);
   unsigned char *buf = malloc(n + 1);
-  long len = unb64url(start, n, buf);
+  long len = (long)test_b64url_decode(start, n, buf);
   json_t *j =
       len > 0 ? json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES, NULL) : NULL;
   free(buf);
@@ -514,7 +459,7 @@ static char *pem_from_jwk(json_t *jwk) {
   unsigned char point[65 + 64];
   point[0] = 0x04;
   if (x == NULL || y == NULL || strlen(x) != 43 || strlen(y) != 43 ||
-      unb64url(x, 43, point + 1) != 32 || unb64url(y, 43, point + 33) != 32)
+      test_b64url_decode(x, 43, point + 1) != 32 || test_b64url_decode(y, 43, point + 33) != 32)
     fail_msg("not a P-256 JWK with 32-byte x and y");
   OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
   OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
@@ -546,7 +491,7 @@ static json_t *public_jwk(EVP_PKEY *key, const char *kid) {
           1 ||
       len != 65 || point[0] != 0x04)
     fail_msg("cannot export the EC public key");
-  char *x = b64url(point + 1, 32), *y = b64url(point + 33, 32);
+  char *x = test_b64url_encode(point + 1, 32), *y = test_b64url_encode(point + 33, 32);
   json_t *jwk = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kty", "EC", "crv", "P-256", "x", x,
                           "y", y, "kid", kid, "alg", "ES256");
   free(x);
@@ -556,7 +501,7 @@ static json_t *public_jwk(EVP_PKEY *key, const char *kid) {
 
 /* A compact JWS signed ES256 by key. */
 static char *es256_jws(EVP_PKEY *key, json_t *header /* stolen */, json_t *claims /* stolen */) {
-  char *h = b64url_json(header), *p = b64url_json(claims);
+  char *h = test_b64url_json(header), *p = test_b64url_json(claims);
   char *input = xasprintf("%s.%s", h, p);
   free(h);
   free(p);
@@ -575,7 +520,7 @@ static char *es256_jws(EVP_PKEY *key, json_t *header /* stolen */, json_t *claim
   BN_bn2binpad(r, raw, 32);
   BN_bn2binpad(s, raw + 32, 32);
   ECDSA_SIG_free(sig);
-  char *sig64 = b64url(raw, sizeof raw);
+  char *sig64 = test_b64url_encode(raw, sizeof raw);
   char *jws = xasprintf("%s.%s", input, sig64);
   free(sig64);
   free(input);
@@ -1000,7 +945,7 @@ static void test_exchange_person(void **state) {
   free(why);
   json_t *changed = json_deep_copy(t.claims);
   json_object_set_new(changed, "sub", json_string("bsn:123456782"));
-  char *payload = b64url_json(changed);
+  char *payload = test_b64url_json(changed);
   const char *d1 = strchr(t.token, '.'), *d2 = strrchr(t.token, '.');
   char *forged = xasprintf("%.*s.%s%s", (int)(d1 - t.token), t.token, payload, d2);
   free(payload);

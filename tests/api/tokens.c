@@ -70,7 +70,7 @@ void random_uuid(char out[37]) {
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static char *b64url_encode(const unsigned char *in, size_t n) {
+char *test_b64url_encode(const unsigned char *in, size_t n) {
   char *out = malloc(n / 3 * 4 + 5);
   if (out == NULL)
     abort();
@@ -93,7 +93,7 @@ static char *b64url_encode(const unsigned char *in, size_t n) {
 }
 
 /* Decodes n characters; returns the byte count (out has room for n bytes). */
-static size_t b64url_decode(const char *in, size_t n, unsigned char *out) {
+size_t test_b64url_decode(const char *in, size_t n, unsigned char *out) {
   uint32_t acc = 0;
   int bits = 0;
   size_t o = 0;
@@ -111,12 +111,12 @@ static size_t b64url_decode(const char *in, size_t n, unsigned char *out) {
   return o;
 }
 
-static char *b64url_json(json_t *j /* stolen */) {
+char *test_b64url_json(json_t *j /* stolen */) {
   char *text = json_dumps(j, JSON_COMPACT);
   json_decref(j);
   if (text == NULL)
     abort();
-  char *enc = b64url_encode((const unsigned char *)text, strlen(text));
+  char *enc = test_b64url_encode((const unsigned char *)text, strlen(text));
   free(text);
   return enc;
 }
@@ -210,7 +210,7 @@ static void load_idp_key(void) {
   if (kid == NULL || x == NULL || strlen(x) > 80)
     fail_msg("dev-idp's JWKS has no EC key with kid and x");
   snprintf(idp_key.kid, sizeof idp_key.kid, "%s", kid);
-  idp_key.x_len = b64url_decode(x, strlen(x), idp_key.x);
+  idp_key.x_len = test_b64url_decode(x, strlen(x), idp_key.x);
   idp_key.jwk_json = json_dumps(key, JSON_COMPACT);
   json_decref(jwks);
   idp_key.loaded = true;
@@ -241,7 +241,7 @@ static void free_parts(struct parts *p) {
 static json_t *decode_json(const char *b64) {
   size_t n = strlen(b64);
   unsigned char *buf = malloc(n + 1);
-  size_t len = b64url_decode(b64, n, buf);
+  size_t len = test_b64url_decode(b64, n, buf);
   json_t *j = json_loadb((const char *)buf, len, 0, NULL);
   free(buf);
   if (j == NULL)
@@ -250,7 +250,7 @@ static json_t *decode_json(const char *b64) {
 }
 
 static char *header_b64(const char *alg, const char *kid) {
-  return b64url_json(json_pack("{s:s, s:s, s:s}", "alg", alg, "typ", "JWT", "kid", kid));
+  return test_b64url_json(json_pack("{s:s, s:s, s:s}", "alg", alg, "typ", "JWT", "kid", kid));
 }
 
 /* A fresh P-256 key of ours, made once. */
@@ -280,7 +280,7 @@ static char *es256_sign(const char *input) {
   BN_bn2binpad(r, raw, 32);
   BN_bn2binpad(s, raw + 32, 32);
   ECDSA_SIG_free(sig);
-  return b64url_encode(raw, sizeof raw);
+  return test_b64url_encode(raw, sizeof raw);
 }
 
 static char *hs256_sign(const char *input, const unsigned char *secret, size_t secret_len) {
@@ -289,7 +289,7 @@ static char *hs256_sign(const char *input, const unsigned char *secret, size_t s
   if (HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)input, strlen(input), mac,
            &mac_len) == NULL)
     fail_msg("HMAC failed");
-  return b64url_encode(mac, mac_len);
+  return test_b64url_encode(mac, mac_len);
 }
 
 /* header.payload of a token, with its signature by the given method. */
@@ -323,13 +323,13 @@ static char *tamper(const char *real) {
   struct parts p = split_token(real);
   size_t n = strlen(p.payload);
   unsigned char *bytes = malloc(n + 1);
-  size_t len = b64url_decode(p.payload, n, bytes);
+  size_t len = test_b64url_decode(p.payload, n, bytes);
   bytes[len] = '\0';
   char *jti = strstr((char *)bytes, "\"jti\":\"");
   if (jti == NULL || jti[7] == '"')
     fail_msg("dev-idp's token has no jti to change");
   jti[7] = jti[7] == 'A' ? 'B' : 'A';
-  char *payload = b64url_encode(bytes, len);
+  char *payload = test_b64url_encode(bytes, len);
   char *token = xasprintf("%s.%s.%s", p.header, payload, p.signature);
   free(bytes);
   free(payload);
@@ -360,7 +360,7 @@ static char *forge(enum token_kind kind, const char *real) {
     pad[sizeof pad - 1] = '\0';
     json_object_set_new(claims, "pad", json_string(pad));
     free(payload);
-    payload = b64url_json(claims);
+    payload = test_b64url_json(claims);
     header = header_b64("ES256", idp_key.kid);
     break;
   }

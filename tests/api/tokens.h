@@ -4,6 +4,9 @@
 #ifndef API_TOKENS_H
 #define API_TOKENS_H
 
+#include <jansson.h>
+#include <stddef.h>
+
 /* A random BSN passing the 11-check ("bsn:" + 9 digits), fresh per call so
  * reruns against the same database never collide. */
 void random_bsn(char out[14]);
@@ -42,5 +45,13 @@ const char *token_kind_name(enum token_kind kind);
 /* The Authorization header value for a token of this kind for a person
  * ("Bearer …", "Basic …"), or NULL for TOKEN_NONE.  malloc'd. */
 char *token_authorization(enum token_kind kind, const char *party, const char *loa);
+
+/* base64url without padding (RFC 7515 §2), written here independently of
+ * the server's code under test.  decode fails the test on a bad character
+ * and returns the byte count; out needs room for n bytes. */
+char *test_b64url_encode(const unsigned char *in, size_t n);
+size_t test_b64url_decode(const char *in, size_t n, unsigned char *out);
+/* base64url of j's compact JSON text; j is stolen. */
+char *test_b64url_json(json_t *j);
 
 #endif
