@@ -15,12 +15,11 @@
 
 #include <openssl/evp.h>
 
+#include "auth/http_fetch.h"
 #include "jose/jws.h"
 #include "log.h"
 
 #define FETCH_MAX_BODY (256 * 1024)
-#define FETCH_CONNECT_TIMEOUT_MS 2000L
-#define FETCH_TOTAL_TIMEOUT_MS 5000L
 #define FETCH_MIN_INTERVAL_MS 1000
 /* Keys the issuer has withdrawn stop verifying within this time even if
  * no unknown kid prompts a refetch. */
@@ -49,67 +48,9 @@ static int64_t monotonic_ms(void) {
 
 /* ---- HTTP ---------------------------------------------------------- */
 
-struct body {
-  char *data;
-  size_t len;
-};
-
-static size_t body_append(char *ptr, size_t size, size_t nmemb, void *userdata) {
-  struct body *b = userdata;
-  size_t n = size * nmemb;
-  if (n > FETCH_MAX_BODY - b->len)
-    return 0; /* aborts the transfer: over the size cap */
-  char *grown = realloc(b->data, b->len + n + 1);
-  if (!grown)
-    return 0;
-  memcpy(grown + b->len, ptr, n);
-  b->data = grown;
-  b->len += n;
-  b->data[b->len] = '\0';
-  return n;
-}
-
 /* GET url; NULL on a 200 with a body, else a static reason. */
-static const char *http_get(const char *url, struct body *out) {
-  out->data = NULL;
-  out->len = 0;
-  CURL *curl = curl_easy_init();
-  if (!curl)
-    return "curl init failed";
-  struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
-  curl_easy_setopt(curl, CURLOPT_URL, url);
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, FETCH_CONNECT_TIMEOUT_MS);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, FETCH_TOTAL_TIMEOUT_MS);
-  curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FETCH_MAX_BODY);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "machtigen");
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, out);
-
-  const char *why = NULL;
-  long status = 0;
-  CURLcode rc = curl_easy_perform(curl);
-  if (rc == CURLE_WRITE_ERROR || rc == CURLE_FILESIZE_EXCEEDED)
-    why = "response too large";
-  else if (rc != CURLE_OK)
-    why = curl_easy_strerror(rc); /* static text, no URL in it */
-  else if (curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200)
-    why = "HTTP status not 200";
-  else if (!out->data)
-    why = "empty response";
-  curl_slist_free_all(hdrs);
-  curl_easy_cleanup(curl);
-  if (why) {
-    free(out->data);
-    out->data = NULL;
-    out->len = 0;
-  }
-  return why;
+static const char *http_get(const char *url, struct http_body *out) {
+  return http_fetch(url, NULL, NULL, NULL, FETCH_MAX_BODY, out);
 }
 
 static bool url_is_http(const char *url) {
@@ -130,7 +71,7 @@ static const char *discover_jwks_uri(char **jwks_uri) {
   memcpy(url, issuer, ilen);
   memcpy(url + ilen, suffix, sizeof suffix);
 
-  struct body b;
+  struct http_body b;
   const char *why = http_get(url, &b);
   free(url);
   if (why)
@@ -155,7 +96,7 @@ static const char *discover_jwks_uri(char **jwks_uri) {
 }
 
 static const char *fetch_keyset(const char *jwks_uri, struct jose_keyset **out) {
-  struct body b;
+  struct http_body b;
   const char *why = http_get(jwks_uri, &b);
   if (why)
     return why;

@@ -1,6 +1,5 @@
 #include "auth/oidc_rp.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,12 +9,12 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "auth/http_fetch.h"
 #include "config.h"
 #include "jose/jws.h"
 #include "log.h"
 
 #define RP_MAX_BODY (64 * 1024)
-#define RP_TIMEOUT_MS 5000L
 #define DISCOVERY_RETRY_SECONDS 1
 
 static struct {
@@ -25,63 +24,13 @@ static struct {
   time_t last_attempt;
 } rp = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-struct body {
-  char *data;
-  size_t len;
-};
-
-static size_t body_append(char *ptr, size_t size, size_t nmemb, void *userdata) {
-  struct body *b = userdata;
-  size_t n = size * nmemb;
-  if (n > RP_MAX_BODY - b->len)
-    return 0;
-  char *grown = realloc(b->data, b->len + n + 1);
-  if (grown == NULL)
-    return 0;
-  memcpy(grown + b->len, ptr, n);
-  b->data = grown;
-  b->len += n;
-  b->data[b->len] = '\0';
-  return n;
-}
-
 /* GET (form NULL) or POST a form; the JSON object of a 200 answer, or
  * NULL with a static *why. */
 static json_t *http_json(const char *url, const char *form, const char *basic_user,
                          const char *basic_password, const char **why) {
-  CURL *curl = curl_easy_init();
-  if (curl == NULL) {
-    *why = "curl init failed";
-    return NULL;
-  }
-  struct body b = {0};
-  struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
-  curl_easy_setopt(curl, CURLOPT_URL, url);
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, RP_TIMEOUT_MS);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "machtigen");
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-  if (form != NULL)
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, form);
-  if (basic_user != NULL) {
-    curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-    curl_easy_setopt(curl, CURLOPT_USERNAME, basic_user);
-    curl_easy_setopt(curl, CURLOPT_PASSWORD, basic_password);
-  }
-  long status = 0;
-  CURLcode rc = curl_easy_perform(curl);
-  *why = NULL;
-  if (rc != CURLE_OK)
-    *why = curl_easy_strerror(rc);
-  else if (curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200)
-    *why = "HTTP status not 200";
-  curl_slist_free_all(hdrs);
-  curl_easy_cleanup(curl);
-  json_t *doc = *why ? NULL : json_loadb(b.data ? b.data : "", b.len, JSON_REJECT_DUPLICATES, NULL);
+  struct http_body b;
+  *why = http_fetch(url, form, basic_user, basic_password, RP_MAX_BODY, &b);
+  json_t *doc = *why ? NULL : json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, NULL);
   free(b.data);
   if (*why == NULL && !json_is_object(doc)) {
     *why = "answer is not a JSON object";

@@ -107,6 +107,11 @@ enum transition_result mandate_transition(enum mandate_status current, enum mand
                                           enum mandate_role actor, enum mandate_action action,
                                           usec_t created, usec_t now, enum mandate_status *next);
 
+/* The status citizens see: "expired" (active past its end) and "lapsed"
+ * (a request not accepted within 21 days) are derived from time. */
+const char *mandate_effective_status(enum mandate_status status, usec_t valid_until, usec_t created,
+                                     usec_t now);
+
 /* Whether a mandate can be used to act right now, and if not why. */
 enum mandate_use {
   MU_USABLE,

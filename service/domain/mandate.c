@@ -168,3 +168,12 @@ enum mandate_use mandate_use_now(enum mandate_status status, usec_t valid_from, 
     return MU_ENDED;
   return MU_USABLE;
 }
+
+const char *mandate_effective_status(enum mandate_status status, usec_t valid_until, usec_t created,
+                                     usec_t now) {
+  if (status == MS_ACTIVE && valid_until <= now)
+    return "expired";
+  if (status == MS_PENDING && created + MANDATE_REQUEST_LAPSE_USEC <= now)
+    return "lapsed";
+  return mandate_status_name(status);
+}

@@ -21,11 +21,7 @@ bool uuid_valid(const char *text) {
 }
 
 static const char *effective_status(const struct mandate *m, usec_t now) {
-  if (m->status == MS_ACTIVE && m->valid_until <= now)
-    return "expired";
-  if (m->status == MS_PENDING && m->created_at + MANDATE_REQUEST_LAPSE_USEC <= now)
-    return "lapsed";
-  return mandate_status_name(m->status);
+  return mandate_effective_status(m->status, m->valid_until, m->created_at, now);
 }
 
 static json_t *time_json(usec_t t) {

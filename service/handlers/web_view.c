@@ -46,11 +46,7 @@ json_t *web_party(struct request *rq, const char *party) {
 }
 
 static const char *effective_status(const struct mandate *m, usec_t now) {
-  if (m->status == MS_ACTIVE && m->valid_until <= now)
-    return "expired";
-  if (m->status == MS_PENDING && m->created_at + MANDATE_REQUEST_LAPSE_USEC <= now)
-    return "lapsed";
-  return mandate_status_name(m->status);
+  return mandate_effective_status(m->status, m->valid_until, m->created_at, now);
 }
 
 json_t *web_mandate(struct request *rq, const struct mandate *m, json_t *services) {

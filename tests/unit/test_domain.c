@@ -581,6 +581,35 @@ static void test_mandate_transition_odd_roles(void **state) {
   assert_int_equal(next, MS_PENDING);
 }
 
+static void test_mandate_effective_status_and_use(void **state) {
+  (void)state;
+  const usec_t now = INT64_C(1800000000) * USEC_PER_SEC, day = USEC_PER_DAY;
+  /* Derived statuses. */
+  assert_string_equal(mandate_effective_status(MS_ACTIVE, now + 1, now - day, now), "active");
+  assert_string_equal(mandate_effective_status(MS_ACTIVE, now, now - day, now), "expired");
+  assert_string_equal(mandate_effective_status(MS_PENDING, now + day, now - 20 * day, now),
+                      "pending");
+  assert_string_equal(mandate_effective_status(MS_PENDING, now + day, now - 21 * day, now),
+                      "lapsed");
+  assert_string_equal(mandate_effective_status(MS_REVOKED, now - day, now - day, now), "revoked");
+  assert_string_equal(mandate_effective_status(MS_SUSPENDED, now + day, now - day, now),
+                      "suspended");
+  /* Usable right now, and each reason not to be. */
+  assert_int_equal(mandate_use_now(MS_ACTIVE, now - day, now + day, now - day, now), MU_USABLE);
+  assert_int_equal(mandate_use_now(MS_ACTIVE, now + 1, now + day, now - day, now), MU_NOT_STARTED);
+  assert_int_equal(mandate_use_now(MS_ACTIVE, now - day, now + USEC_PER_SEC, now - day, now),
+                   MU_ENDED); /* ends within the second */
+  assert_int_equal(mandate_use_now(MS_ACTIVE, now - day, now + USEC_PER_SEC + 1, now - day, now),
+                   MU_USABLE);
+  assert_int_equal(mandate_use_now(MS_PENDING, now - day, now + day, now - day, now), MU_PENDING);
+  assert_int_equal(mandate_use_now(MS_PENDING, now - day, now + day, now - 21 * day, now),
+                   MU_LAPSED);
+  assert_int_equal(mandate_use_now(MS_DECLINED, now - day, now + day, now - day, now), MU_DECLINED);
+  assert_int_equal(mandate_use_now(MS_REVOKED, now - day, now + day, now - day, now), MU_REVOKED);
+  assert_int_equal(mandate_use_now(MS_SUSPENDED, now - day, now + day, now - day, now),
+                   MU_SUSPENDED);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bsn_valid),
@@ -596,6 +625,7 @@ int main(void) {
       cmocka_unit_test(test_mandate_transition_table),
       cmocka_unit_test(test_mandate_transition_lapse),
       cmocka_unit_test(test_mandate_transition_odd_roles),
+      cmocka_unit_test(test_mandate_effective_status_and_use),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
