@@ -49,20 +49,48 @@ void log_msg(enum log_level level, const char *fmt, ...) {
   emit(line);
 }
 
+/* Appends text as the inside of a JSON string (ASCII only: anything else
+ * is \u-escaped byte by byte, so a line is valid whatever a path holds). */
+static size_t escape_into(char *out, size_t room, const char *text) {
+  static const char hex[] = "0123456789abcdef";
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)text; *p != '\0' && n + 7 < room; p++) {
+    if (*p == '"' || *p == '\\') {
+      out[n++] = '\\';
+      out[n++] = (char)*p;
+    } else if (*p < 0x20 || *p >= 0x7f) {
+      n += (size_t)snprintf(out + n, room - n, "\\u00%c%c", hex[*p >> 4], hex[*p & 15]);
+    } else {
+      out[n++] = (char)*p;
+    }
+  }
+  out[n] = '\0';
+  return n;
+}
+
+/* The access log is written for every request, so it is put together by
+ * hand rather than through a JSON library. */
 void log_request(const char *method, const char *path, unsigned status, const char *code, double ms,
                  const char *actor_pseudonym) {
-  json_t *line = line_start(status >= 500 ? LOG_ERROR : LOG_INFO);
-  json_object_set_new(line, "method", json_string(method));
-  /* Paths carry no BSN by design (parties go in bodies), only mandate ids. */
-  json_t *p = json_string(path);
-  json_object_set_new(line, "path", p ? p : json_string("(not utf-8)"));
-  json_object_set_new(line, "status", json_integer(status));
-  if (code != NULL)
-    json_object_set_new(line, "code", json_string(code));
-  json_object_set_new(line, "ms", json_real(ms));
-  if (actor_pseudonym != NULL && actor_pseudonym[0] != '\0')
-    json_object_set_new(line, "actor", json_string(actor_pseudonym));
-  emit(line);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char esc_method[32], esc_path[600], esc_code[80], esc_actor[40];
+  escape_into(esc_method, sizeof esc_method, method);
+  escape_into(esc_path, sizeof esc_path, path);
+  escape_into(esc_code, sizeof esc_code, code ? code : "");
+  escape_into(esc_actor, sizeof esc_actor, actor_pseudonym ? actor_pseudonym : "");
+  char line[1024];
+  int n = snprintf(line, sizeof line,
+                   "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\","
+                   "\"method\":\"%s\",\"path\":\"%s\",\"status\":%u%s%s%s,\"ms\":%.3f%s%s%s}\n",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   ts.tv_nsec / 1000000, status >= 500 ? "error" : "info", esc_method, esc_path,
+                   status, code ? ",\"code\":\"" : "", code ? esc_code : "", code ? "\"" : "", ms,
+                   esc_actor[0] ? ",\"actor\":\"" : "", esc_actor, esc_actor[0] ? "\"" : "");
+  if (n > 0)
+    fwrite(line, 1, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, stderr);
 }
 
 void log_pseudonym(const char *party, char *out, size_t len) {

@@ -19,7 +19,7 @@ struct db {
 static struct {
   const char *name;
   const char *sql;
-  bool read_only; /* a plain SELECT: safe to run again after a reconnect */
+  bool read_only; /* safe to run again after a reconnect (see classify_statements) */
 } statements[STMT_COUNT] = {
 #define STMT(name, sql) [STMT_##name] = {#name, sql, false},
 #include "db/statements.def"
@@ -41,11 +41,14 @@ static void db_thread_end(void *arg) {
 
 static void db_key_create(void) { pthread_key_create(&db_key, db_thread_end); }
 
+/* Statements that may run again on a new connection when the old one died
+ * under them (outside a transaction): plain reads, and BEGIN, so that a
+ * transaction starts on a live connection. */
 static void classify_statements(void) {
   for (int i = 0; i < STMT_COUNT; i++)
-    statements[i].read_only = strncmp(statements[i].sql, "SELECT ", 7) == 0 &&
-                              strstr(statements[i].sql, "FOR UPDATE") == NULL &&
-                              strstr(statements[i].sql, "nextval") == NULL;
+    statements[i].read_only = i == STMT_BEGIN || (strncmp(statements[i].sql, "SELECT ", 7) == 0 &&
+                                                  strstr(statements[i].sql, "FOR UPDATE") == NULL &&
+                                                  strstr(statements[i].sql, "nextval") == NULL);
 }
 
 static pthread_once_t classify_once = PTHREAD_ONCE_INIT;

@@ -2,6 +2,7 @@
  * the lifetime and the mandate itself all still hold, so a revocation,
  * suspension or end of the mandate bites at once. */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -28,6 +29,7 @@ struct verified {
   unsigned long generation;
   uint64_t used;
   json_t *claims; /* never modified once here */
+  char *answer;   /* the active answer's JSON text, built once */
   int64_t exp;
 };
 
@@ -41,7 +43,9 @@ static struct verified *verified_set(const unsigned char digest[32]) {
   return verified.slot[((unsigned)digest[0] | (unsigned)digest[1] << 8) % VERIFIED_SETS];
 }
 
-static json_t *verified_get(const unsigned char digest[32], unsigned long generation, int64_t now) {
+/* The cached claims (a new reference) and a copy of the active answer. */
+static json_t *verified_get(const unsigned char digest[32], unsigned long generation, int64_t now,
+                            char **answer) {
   json_t *claims = NULL;
   pthread_mutex_lock(&verified.lock);
   struct verified *set = verified_set(digest);
@@ -50,6 +54,7 @@ static json_t *verified_get(const unsigned char digest[32], unsigned long genera
     if (v->claims != NULL && v->generation == generation && v->exp > now &&
         memcmp(v->digest, digest, 32) == 0) {
       claims = json_incref(v->claims);
+      *answer = strdup(v->answer);
       v->used = ++verified.clock;
     }
   }
@@ -57,13 +62,27 @@ static json_t *verified_get(const unsigned char digest[32], unsigned long genera
   return claims;
 }
 
+static char *active_answer(json_t *claims) {
+  json_t *answer = json_copy(claims);
+  json_object_set_new(answer, "active", json_true());
+  json_object_set_new(answer, "token_type", json_string("Bearer"));
+  char *text = json_dumps(answer, JSON_COMPACT);
+  json_decref(answer);
+  return text;
+}
+
 static void verified_put(const unsigned char digest[32], unsigned long generation, json_t *claims) {
+  char *answer = active_answer(claims);
+  if (answer == NULL)
+    return;
   pthread_mutex_lock(&verified.lock);
   struct verified *set = verified_set(digest), *victim = &set[0];
   for (int w = 1; w < VERIFIED_WAYS; w++)
     if (set[w].used < victim->used)
       victim = &set[w];
   json_t *old = victim->claims;
+  char *old_answer = victim->answer;
+  victim->answer = answer;
   memcpy(victim->digest, digest, 32);
   victim->generation = generation;
   victim->used = ++verified.clock;
@@ -71,6 +90,7 @@ static void verified_put(const unsigned char digest[32], unsigned long generatio
   victim->claims = json_incref(claims);
   pthread_mutex_unlock(&verified.lock);
   json_decref(old);
+  free(old_answer);
 }
 
 static enum MHD_Result inactive(struct request *rq) {
@@ -105,8 +125,9 @@ enum MHD_Result oauth_introspect(struct request *rq) {
   size_t len = strlen(token);
   unsigned char digest[32];
   EVP_Digest(token, len, digest, NULL, EVP_sha256(), NULL);
+  char *answer = NULL;
   json_t *claims =
-      len <= JWS_MAX_TOKEN ? verified_get(digest, generation, now / USEC_PER_SEC) : NULL;
+      len <= JWS_MAX_TOKEN ? verified_get(digest, generation, now / USEC_PER_SEC, &answer) : NULL;
   enum jws_status js = JWS_OK;
   if (claims == NULL) {
     js = jws_verify(keys, token, len, &claims);
@@ -116,6 +137,7 @@ enum MHD_Result oauth_introspect(struct request *rq) {
   jose_keyset_unref(keys);
   if (js != JWS_OK || !claims_live(rq, claims, now / USEC_PER_SEC)) {
     json_decref(claims);
+    free(answer);
     return inactive(rq);
   }
   const char *id = json_string_value(json_object_get(json_object_get(claims, "mandate"), "id"));
@@ -123,18 +145,20 @@ enum MHD_Result oauth_introspect(struct request *rq) {
    * names no mandate and no actor: nothing to revoke, its lifetime rules. */
   bool self = json_object_get(claims, "mandate") == NULL && json_object_get(claims, "act") == NULL;
   bool live = self;
-  if (id != NULL && uuid_valid(id) && mandate_live_now(id, now, &live) != DB_OK) {
-    json_decref(claims);
+  bool db_down = id != NULL && uuid_valid(id) && mandate_live_now(id, now, &live) != DB_OK;
+  if (live && answer == NULL)
+    answer = active_answer(claims);
+  json_decref(claims);
+  if (db_down || (live && answer == NULL)) {
+    free(answer);
     return reply_oauth_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
   }
   if (!live) {
-    json_decref(claims);
+    free(answer);
     return inactive(rq);
   }
-  /* The cached claims are shared: answer with a copy. */
-  json_t *answer = json_copy(claims);
-  json_decref(claims);
-  json_object_set_new(answer, "active", json_true());
-  json_object_set_new(answer, "token_type", json_string("Bearer"));
-  return reply_json(rq, MHD_HTTP_OK, answer);
+  /* A repeated token's answer was serialised once, when it was cached. */
+  enum MHD_Result ret = reply_text(rq, MHD_HTTP_OK, "application/json", answer);
+  free(answer);
+  return ret;
 }
