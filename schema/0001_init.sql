@@ -115,7 +115,8 @@ CREATE TABLE audit_events (
   hash bytea NOT NULL CHECK (length(hash) = 32)
 );
 CREATE INDEX audit_by_principal ON audit_events (principal, seq DESC) WHERE principal IS NOT NULL;
-CREATE INDEX audit_by_mandate ON audit_events (mandate_id, seq) WHERE mandate_id IS NOT NULL;
+-- No index by mandate: every token issued writes a row here, and nothing
+-- reads the trail by mandate yet (an index costs every insert).
 
 -- The chain head: one row whose lock orders concurrent writers.
 CREATE TABLE audit_head (
