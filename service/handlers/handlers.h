@@ -28,4 +28,9 @@ enum MHD_Result admin_clients_create(struct request *rq);
 enum MHD_Result admin_mandates_suspend(struct request *rq);
 enum MHD_Result admin_mandates_resume(struct request *rq);
 
+/* Bulk imports: POST streams (imports_stream), the rest are plain GETs. */
+extern const struct stream_ops imports_stream;
+enum MHD_Result imports_get(struct request *rq);
+enum MHD_Result imports_rejects(struct request *rq);
+
 #endif

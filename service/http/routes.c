@@ -28,6 +28,9 @@ const struct route routes[] = {
      AUTH_ADMIN, 0, NULL},
     {HTTP_POST, "/v1/admin/mandates/{}/resume", admin_mandates_resume, BODY_JSON_OPTIONAL,
      AUTH_ADMIN, 0, NULL},
+    {HTTP_POST, "/v1/admin/imports", NULL, BODY_STREAM, AUTH_ADMIN, 0, &imports_stream},
+    {HTTP_GET, "/v1/admin/imports/{}", imports_get, BODY_NONE, AUTH_ADMIN, 0, NULL},
+    {HTTP_GET, "/v1/admin/imports/{}/rejects", imports_rejects, BODY_NONE, AUTH_ADMIN, 0, NULL},
 
     {HTTP_POST, "/oauth2/token", oauth_token, BODY_FORM, AUTH_CLIENT, 0, NULL},
     {HTTP_POST, "/oauth2/introspect", oauth_introspect, BODY_FORM, AUTH_CLIENT, 0, NULL},

@@ -1,0 +1,130 @@
+/* The bulk import's row reader: splits an upload into lines, reads the CSV
+ * header or the NDJSON objects, and checks each row with the API's own
+ * rules (domain/).  Pure: no I/O, so the fuzzer drives it directly and the
+ * handler only moves bytes in and COPY lines out.
+ *
+ * A row is one physical line: a quoted CSV field may hold commas and
+ * doubled quotes but no line break, so one bad quote costs one row, never
+ * the rest of the file. */
+#ifndef MACHTIGEN_IMPORTS_PARSE_H
+#define MACHTIGEN_IMPORTS_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "domain/domain.h"
+
+/* Longest line (row) kept, without its line break; a longer one is
+ * rejected as row-too-long and skipped up to the next line break. */
+#define IMPORT_ROW_MAX (64 * 1024)
+#define IMPORT_EXTERNAL_REF_MAX 200
+#define IMPORT_COURT_REF_MAX 100
+#define IMPORT_COURT_MAX 200
+
+enum import_format { IMPORT_CSV, IMPORT_NDJSON };
+
+enum import_column {
+  IC_EXTERNAL_REF,
+  IC_PRINCIPAL,
+  IC_REPRESENTATIVE,
+  IC_SERVICE,
+  IC_KIND,
+  IC_VALID_FROM,
+  IC_VALID_UNTIL,
+  IC_COURT_REF,
+  IC_COURT,
+  IC_COUNT
+};
+
+/* "external_ref", "principal", … in enum order (also the rejects CSV's). */
+extern const char *const import_column_names[IC_COUNT];
+
+/* What a row needs to know of a service. */
+struct import_service {
+  char code[64];
+  int max_days;
+  bool allow_person, allow_organisation;
+  unsigned kinds; /* bit (1u << enum mandate_kind) per kind allowed */
+};
+
+struct import_row {
+  long long line;   /* the file's line number (CSV header = 1) */
+  const char *code; /* reject code, NULL while the row passes */
+  char message[240];
+  bool ref_known; /* external_ref is what was sent: used for duplicates and sync */
+  /* An earlier row may have had the same external_ref, or the same
+   * principal and service (a Bloom filter: false positives only).  The
+   * checks across rows look at these rows' keys only. */
+  bool ref_seen, pair_seen;
+  const char *field[IC_COUNT]; /* NUL-terminated, valid UTF-8; "" when absent */
+  size_t len[IC_COUNT];
+  usec_t from, until; /* set when code is NULL */
+};
+
+/* Called for every row; false stops the reader (the caller keeps why). */
+typedef bool (*import_row_fn)(void *ctx, struct import_row *row);
+
+struct import_reader {
+  enum import_format format;
+  const struct import_service *services;
+  int nservices;
+  usec_t now;
+  import_row_fn on_row;
+  void *ctx;
+
+  bool header_done;       /* CSV: the header line has been read */
+  int ncols;              /* CSV: columns in the header */
+  signed char col[16];    /* CSV: header position -> enum import_column, -1 ignored */
+  char *buf;              /* the line being collected (at most IMPORT_ROW_MAX bytes) */
+  size_t len;             /* bytes in buf */
+  unsigned long long cut; /* bytes of this line beyond IMPORT_ROW_MAX, dropped */
+  char *scratch;          /* unescaped fields of the current row */
+  char *clean;            /* a line with invalid UTF-8 replaced */
+  long long line_no;      /* lines completed so far */
+  long long rows;         /* data rows seen (blank lines are not rows) */
+  long long ref_seen;     /* rows flagged ref_seen */
+  long long pair_seen;    /* rows flagged pair_seen */
+  unsigned char *bloom;   /* two filters: external_refs, principal + service */
+  size_t bloom_bits;      /* bits in each */
+  bool stopped;           /* a header error, or on_row said stop */
+  char error[200];        /* the header error, for the whole import's answer */
+};
+
+/* Bits in each Bloom filter: 2^26 (8 MiB) keeps false positives near
+ * 1 in 10,000 rows for a million-row file. */
+#define IMPORT_BLOOM_BITS ((size_t)1 << 26)
+
+/* bloom_bits: a power of two (IMPORT_BLOOM_BITS).  false when out of
+ * memory. */
+bool import_reader_init(struct import_reader *rd, enum import_format format,
+                        const struct import_service *services, int nservices, usec_t now,
+                        size_t bloom_bits, import_row_fn on_row, void *ctx);
+void import_reader_free(struct import_reader *rd);
+
+/* Takes the next piece of the upload.  false once the reader stopped. */
+bool import_reader_feed(struct import_reader *rd, const char *data, size_t len);
+
+/* The upload is complete: a last line without a line break is a row; a
+ * CSV upload without a header line is an error.  false when stopped. */
+bool import_reader_finish(struct import_reader *rd);
+
+/* imports_rules.c: the checks that need only the row and the catalogue;
+ * sets row->code and row->message for the first rule it breaks, else
+ * row->from and row->until. */
+void import_row_check(struct import_row *row, const struct import_service *services, int nservices,
+                      usec_t now);
+/* Rejects the row with code and a plain-language message. */
+void import_row_reject(struct import_row *row, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The row as one line of PostgreSQL COPY text for the staging table:
+ * line, ref_known, ref_seen, pair_seen, code, message, the nine columns,
+ * valid_from and valid_until in microseconds.  Writes at most cap bytes and returns the
+ * length the line needs (call again with a larger buffer when it is
+ * larger than cap). */
+size_t import_row_copy_line(const struct import_row *row, char *out, size_t cap);
+
+/* Longest COPY line a row can produce (every byte escaped). */
+#define IMPORT_COPY_LINE_MAX (6 * IMPORT_ROW_MAX + 1024)
+
+#endif
