@@ -38,23 +38,28 @@ static enum err transition_err(enum transition_result tr) {
   return ERR_NONE;
 }
 
-/* Accepting a request grants it: the same rules as a principal's grant. */
+/* Accepting makes a mandate active: a court-appointed mandate for the same
+ * principal and service blocks that whoever accepts, and a principal who
+ * accepts a request grants it, so their login must be strong enough. */
 static struct tx_outcome accept_checks(struct db *db, struct action_ctx *c,
                                        enum mandate_role actor) {
   if (c->m.valid_until <= now_usec())
     return outcome(DB_OK, ERR_STATE_CONFLICT, "The period of this mandate has already ended.");
+  enum db_status st =
+      db_mandate_legal_exists(db, c->m.principal, c->m.service, c->m.valid_from, c->m.valid_until);
+  if (st == DB_OK)
+    return outcome(DB_OK, ERR_LEGAL_MANDATE_EXISTS, NULL);
+  if (st != DB_NOT_FOUND)
+    return outcome(st, ERR_NONE, NULL);
   if (actor != ROLE_PRINCIPAL)
     return outcome(DB_OK, ERR_NONE, NULL);
   struct service s;
-  enum db_status st = db_service_get(db, c->m.service, &s);
+  st = db_service_get(db, c->m.service, &s);
   if (st != DB_OK)
     return outcome(st == DB_NOT_FOUND ? DB_HARD_ERROR : st, ERR_NONE, NULL);
   if (c->who->loa < s.min_loa)
     return outcome(DB_OK, ERR_LOA_TOO_LOW, NULL);
-  st = db_mandate_legal_exists(db, c->m.principal, c->m.service, c->m.valid_from, c->m.valid_until);
-  if (st == DB_OK)
-    return outcome(DB_OK, ERR_LEGAL_MANDATE_EXISTS, NULL);
-  return outcome(st == DB_NOT_FOUND ? DB_OK : st, ERR_NONE, NULL);
+  return outcome(DB_OK, ERR_NONE, NULL);
 }
 
 static struct tx_outcome action_tx(struct db *db, void *ctx) {

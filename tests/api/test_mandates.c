@@ -445,6 +445,13 @@ static void test_legal_mandate_blocks_voluntary(void **state) {
   /* Another service is not covered. */
   char id[37];
   create_ok(&p, "representative", rep.party, "gemeente-afval", id);
+  /* A grant made before the court appointed a bewindvoerder can no longer be
+   * accepted, not even by the representative. */
+  char pending[37];
+  create_ok(&p, "representative", rep.party, "belasting-aangifte", pending);
+  char *later = insert_legal(p.party, office.party, "belasting-aangifte");
+  act_refused(&rep, "accept", pending, "\"1\"", 409, "legal-mandate-exists");
+  free(later);
   free(legal);
   forget(&p);
   forget(&office);
