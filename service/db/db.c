@@ -136,11 +136,23 @@ static enum db_status classify(struct db *db, PGresult *r) {
 enum db_status db_run(struct db *db, enum stmt s, int nparams, const char *const *params,
                       PGresult **res) {
   *res = NULL;
+  /* A connection that an earlier statement found dead: a new one first
+   * (outside a transaction nothing is lost with it). */
+  if (PQstatus(db->conn) != CONNECTION_OK && !db->in_tx) {
+    log_msg(LOG_WARN, "database connection lost: reconnecting for %s", statements[s].name);
+    if (!db_connect(db))
+      return DB_HARD_ERROR;
+  }
   PGresult *r = PQexecPrepared(db->conn, statements[s].name, nparams, params, NULL, NULL, 0);
   /* The server went away (restart, failover, killed backend): outside a
-   * transaction a read can safely run again on a new connection. */
+   * transaction a read can safely run again on a new connection, and so
+   * can any statement the server refused because it was shutting the
+   * connection down (SQLSTATE class 57P: the statement did not run; a
+   * connection killed while idle answers the next statement so). */
+  const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  bool refused = state != NULL && strncmp(state, "57P", 3) == 0;
   if (PQresultStatus(r) == PGRES_FATAL_ERROR && PQstatus(db->conn) != CONNECTION_OK && !db->in_tx &&
-      statements[s].read_only) {
+      (statements[s].read_only || refused)) {
     PQclear(r);
     log_msg(LOG_WARN, "database connection lost: reconnecting for %s", statements[s].name);
     if (!db_connect(db))
