@@ -1,5 +1,6 @@
 #include "db/audit.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,40 +13,71 @@
 
 /* ---- Digest ------------------------------------------------------- */
 
+/* The canonical row is gathered in a buffer and hashed in one call (an
+ * import chains a million rows: one EVP_DigestUpdate per piece cost more
+ * than the hash); a row longer than the buffer goes to the digest in
+ * pieces as it fills. */
+struct digest_buf {
+  EVP_MD_CTX *ctx;
+  size_t len;
+  unsigned char b[2048];
+};
+
+static void digest_put(struct digest_buf *d, const void *p, size_t n) {
+  if (d->len + n > sizeof d->b) {
+    EVP_DigestUpdate(d->ctx, d->b, d->len);
+    d->len = 0;
+    if (n > sizeof d->b) {
+      EVP_DigestUpdate(d->ctx, p, n);
+      return;
+    }
+  }
+  memcpy(d->b + d->len, p, n);
+  d->len += n;
+}
+
 /* Each field as "<length>:<bytes>;" or "-;" for none: unambiguous. */
-static void digest_field(EVP_MD_CTX *ctx, const char *v) {
+static void digest_field(struct digest_buf *d, const char *v) {
   if (v == NULL) {
-    EVP_DigestUpdate(ctx, "-;", 2);
+    digest_put(d, "-;", 2);
     return;
   }
+  size_t n = strlen(v);
   char len[24];
-  int n = snprintf(len, sizeof len, "%zu:", strlen(v));
-  EVP_DigestUpdate(ctx, len, (size_t)n);
-  EVP_DigestUpdate(ctx, v, strlen(v));
-  EVP_DigestUpdate(ctx, ";", 1);
+  int k = snprintf(len, sizeof len, "%zu:", n);
+  digest_put(d, len, (size_t)k);
+  digest_put(d, v, n);
+  digest_put(d, ";", 1);
 }
 
 static const char *none_if_empty(const char *s) { return s != NULL && s[0] != '\0' ? s : NULL; }
 
+/* SHA-256 fetched once, not looked up again for every row. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static void sha256_fetch(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
 void audit_digest(const unsigned char prev[32], long long seq, usec_t at,
                   const struct audit_event *e, unsigned char out[32]) {
+  pthread_once(&sha256_once, sha256_fetch);
+  struct digest_buf d = {.ctx = EVP_MD_CTX_new()};
+  unsigned len = 0;
+  EVP_DigestInit_ex(d.ctx, sha256_md != NULL ? sha256_md : EVP_sha256(), NULL);
   char nums[64];
   snprintf(nums, sizeof nums, "%lld|%lld", seq, (long long)at);
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  unsigned len = 0;
-  EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-  EVP_DigestUpdate(ctx, prev, 32);
-  digest_field(ctx, nums);
-  digest_field(ctx, e->event);
-  digest_field(ctx, none_if_empty(e->mandate_id));
-  digest_field(ctx, none_if_empty(e->principal));
-  digest_field(ctx, e->actor);
-  digest_field(ctx, none_if_empty(e->actor_employee));
-  digest_field(ctx, none_if_empty(e->service));
-  digest_field(ctx, none_if_empty(e->client));
-  digest_field(ctx, e->detail_json ? e->detail_json : "{}");
-  EVP_DigestFinal_ex(ctx, out, &len);
-  EVP_MD_CTX_free(ctx);
+  digest_put(&d, prev, 32);
+  digest_field(&d, nums);
+  digest_field(&d, e->event);
+  digest_field(&d, none_if_empty(e->mandate_id));
+  digest_field(&d, none_if_empty(e->principal));
+  digest_field(&d, e->actor);
+  digest_field(&d, none_if_empty(e->actor_employee));
+  digest_field(&d, none_if_empty(e->service));
+  digest_field(&d, none_if_empty(e->client));
+  digest_field(&d, e->detail_json ? e->detail_json : "{}");
+  EVP_DigestUpdate(d.ctx, d.b, d.len);
+  EVP_DigestFinal_ex(d.ctx, out, &len);
+  EVP_MD_CTX_free(d.ctx);
 }
 
 static void to_hex(const unsigned char *in, size_t n, char *out) {
