@@ -339,6 +339,100 @@ static void test_concurrent_accepts(void **state) {
   free(rep.token);
 }
 
+/* ---- The live-mandate rule in the database (schema/0005) ------------- */
+
+static PGconn *second_conn(void) {
+  PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
+  if (PQstatus(c) != CONNECTION_OK)
+    fail_msg("second connection: %s", PQerrorMessage(c));
+  return c;
+}
+
+static void exec_ok(PGconn *c, const char *sql) {
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(c));
+  PQclear(r);
+}
+
+/* Fails unless r failed with this SQLSTATE and constraint. */
+static void expect_violation(PGresult *r, const char *state, const char *constraint) {
+  const char *got = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  const char *name = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+  if (got == NULL || strcmp(got, state) != 0 || name == NULL || strcmp(name, constraint) != 0)
+    fail_msg("expected %s (%s), got %s (%s): %s", state, constraint, got ? got : "success",
+             name ? name : "-", PQresultErrorMessage(r));
+  PQclear(r);
+}
+
+#define LIVE_INSERT                                                                                \
+  "INSERT INTO mandates (principal, representative, service, kind, status, valid_from,"            \
+  " valid_until, initiated_by, origin) "
+
+/* Two transactions writing overlapping live mandates for the same parties:
+ * the second waits for the first and then fails as the exclusion
+ * constraint did (23P01, one_live_mandate); a bulk statement (more rows
+ * than mandates_bulk_rows()) is checked as a whole; adjacent periods are
+ * fine; the services named must exist and cannot be deleted. */
+static void test_live_rule_in_the_database(void **state) {
+  (void)state;
+  char p[14], rep[14];
+  random_bsn(p);
+  random_bsn(rep);
+  char *values = xasprintf("VALUES ('%s', '%s', 'gemeente-afval', 'voluntary', 'active',"
+                           " now() + interval '1 day', now() + interval '30 days', 'admin', 'api')",
+                           p, rep);
+  char *insert = xasprintf(LIVE_INSERT "%s", values);
+  PGconn *a = second_conn(), *b = second_conn();
+  exec_ok(a, "BEGIN");
+  exec_ok(a, insert);
+  /* b cannot see a's row yet: without the locks it would succeed. */
+  if (!PQsendQuery(b, insert))
+    fail_msg("send: %s", PQerrorMessage(b));
+  exec_ok(a, "COMMIT");
+  expect_violation(PQgetResult(b), "23P01", "one_live_mandate");
+  PGresult *rest;
+  while ((rest = PQgetResult(b)) != NULL)
+    PQclear(rest);
+  assert_int_equal(db_int("SELECT count(*) FROM mandates WHERE principal = $1", p, NULL), 1);
+
+  /* Adjacent: starts when the other ends. */
+  char *adjacent =
+      xasprintf(LIVE_INSERT "SELECT principal, representative, service, kind, status, valid_until,"
+                            " valid_until + interval '10 days', initiated_by, origin FROM mandates"
+                            " WHERE principal = '%s'",
+                p);
+  exec_ok(a, adjacent);
+
+  /* A bulk statement: 99 new principals and one row overlapping p's. */
+  char *bulk = xasprintf(
+      LIVE_INSERT "SELECT 'bsn:' || lpad((100000000 + i * 11)::text, 9, '0'), '%s',"
+                  " 'gemeente-afval', 'voluntary'::mandate_kind, 'active'::mandate_status, now(),"
+                  " now() + interval '5 days',"
+                  " 'admin', 'api' FROM generate_series(1, 99) i"
+                  " UNION ALL SELECT '%s', '%s', 'gemeente-afval', 'voluntary', 'active',"
+                  " now() + interval '2 days', now() + interval '3 days', 'admin', 'api'",
+      rep, p, rep);
+  expect_violation(PQexec(a, bulk), "23P01", "one_live_mandate");
+  assert_int_equal(db_int("SELECT count(*) FROM mandates WHERE representative = $1", rep, NULL), 2);
+
+  char *unknown =
+      xasprintf(LIVE_INSERT "VALUES ('%s', '%s', 'no-such-service', 'voluntary', 'active', now(),"
+                            " now() + interval '1 day', 'admin', 'api')",
+                p, rep);
+  expect_violation(PQexec(a, unknown), "23503", "mandates_service_fkey");
+  expect_violation(PQexec(a, "DELETE FROM services WHERE code = 'gemeente-afval'"), "23503",
+                   "mandates_service_fkey");
+  assert_int_equal(db_int("SELECT count(*) FROM services WHERE code = 'gemeente-afval'", NULL), 1);
+  PQfinish(a);
+  PQfinish(b);
+  free(values);
+  free(insert);
+  free(adjacent);
+  free(bulk);
+  free(unknown);
+}
+
 static int group_setup(void **state) {
   (void)state;
   date_from_today(7, from_date);
@@ -357,6 +451,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_concurrent_creates),
       cmocka_unit_test(test_concurrent_accepts),
+      cmocka_unit_test(test_live_rule_in_the_database),
       cmocka_unit_test(test_database_connections_killed),
       cmocka_unit_test(test_connections_killed_under_load),
   };
