@@ -45,6 +45,11 @@ ALTER TABLE mandates DROP CONSTRAINT mandates_principal_check,
 CREATE FUNCTION mandates_bulk_rows() RETURNS int8 LANGUAGE sql IMMUTABLE
   AS $$ SELECT 64::int8 $$;
 
+-- The lock a bulk writer of live mandates (an import) holds to its
+-- commit; a few rows take its shared side with each row's parties.
+CREATE FUNCTION mandates_lock_live() RETURNS void LANGUAGE sql
+  AS $$ SELECT pg_advisory_xact_lock(hashtextextended('machtigen-live-mandates', 0)) $$;
+
 -- Merge joins off: for a bulk statement the planner knows how many rows
 -- were written but not how they are spread, and sorting both sides of a
 -- million rows cost four times a hash join (measured).
@@ -75,7 +80,10 @@ BEGIN
     RETURN NULL;
   END IF;
   IF live > mandates_bulk_rows() THEN
-    PERFORM pg_advisory_xact_lock(hashtextextended('machtigen-live-mandates', 0));
+    PERFORM mandates_lock_live();
+    -- Hash join, never a nested loop: with statistics from when the table
+    -- was small the planner otherwise scans it once per written row.
+    PERFORM set_config('enable_nestloop', 'off', true);
   ELSE
     PERFORM pg_advisory_xact_lock_shared(hashtextextended('machtigen-live-mandates', 0));
     PERFORM pg_advisory_xact_lock(hashtextextended(
@@ -83,25 +91,14 @@ BEGIN
       FROM (SELECT DISTINCT w.principal, w.representative, w.service FROM written w
             WHERE w.status IN ('active', 'suspended') ORDER BY 1, 2, 3) p;
   END IF;
-  -- A new statement: its snapshot sees what the writers before us committed.
-  IF live > mandates_bulk_rows() THEN
-    -- Hash join, never a nested loop: with statistics from when the table
-    -- was small the planner otherwise scans it once per written row.
-    PERFORM set_config('enable_nestloop', 'off', true);
-    EXECUTE 'SELECT w.id AS written_id, m.id AS other_id FROM written w JOIN mandates m'
-      ' ON m.principal = w.principal AND m.representative = w.representative'
-      ' AND m.service = w.service AND m.id <> w.id'
-      ' WHERE w.status IN (''active'', ''suspended'') AND m.status IN (''active'', ''suspended'')'
-      ' AND m.valid_from < w.valid_until AND w.valid_from < m.valid_until LIMIT 1' INTO clash;
-    PERFORM set_config('enable_nestloop', nestloop, true);
-  ELSE
-    SELECT w.id AS written_id, m.id AS other_id INTO clash
-      FROM written w JOIN mandates m ON m.principal = w.principal
-        AND m.representative = w.representative AND m.service = w.service AND m.id <> w.id
-      WHERE w.status IN ('active', 'suspended') AND m.status IN ('active', 'suspended')
-        AND m.valid_from < w.valid_until AND w.valid_from < m.valid_until
-      LIMIT 1;
-  END IF;
+  -- A new statement, planned for this many rows: its snapshot sees what
+  -- the writers before us committed.
+  EXECUTE 'SELECT w.id AS written_id, m.id AS other_id FROM written w JOIN mandates m'
+    ' ON m.principal = w.principal AND m.representative = w.representative'
+    ' AND m.service = w.service AND m.id <> w.id'
+    ' WHERE w.status IN (''active'', ''suspended'') AND m.status IN (''active'', ''suspended'')'
+    ' AND m.valid_from < w.valid_until AND w.valid_from < m.valid_until LIMIT 1' INTO clash;
+  PERFORM set_config('enable_nestloop', nestloop, true);
   IF clash.written_id IS NOT NULL THEN
     RAISE EXCEPTION 'conflicting live mandates for the same principal, representative and service'
       USING ERRCODE = 'exclusion_violation', CONSTRAINT = 'one_live_mandate', TABLE = 'mandates',

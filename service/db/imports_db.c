@@ -243,9 +243,7 @@ static enum db_status merge(PGconn *c, const struct import_job *job,
   /* The writers of live mandates take turns (schema/0005): an import
    * alone, from its first write to its commit. */
   enum db_status st =
-      import_run(c, "live mandates lock",
-                 "SELECT pg_advisory_xact_lock(hashtextextended('machtigen-live-mandates', 0))", 0,
-                 NULL, NULL);
+      import_run(c, "live mandates lock", "SELECT mandates_lock_live()", 0, NULL, NULL);
   if (st == DB_OK)
     st = import_run(c, "old values", old_sql, 1, old_params, NULL);
   static const struct {
