@@ -80,6 +80,34 @@ void audit_digest(const unsigned char prev[32], long long seq, usec_t at,
   EVP_MD_CTX_free(d.ctx);
 }
 
+/* ---- The changes of an import ---------------------------------------- */
+
+void changes_digest_start(struct changes_digest *d) {
+  pthread_once(&sha256_once, sha256_fetch);
+  *d = (struct changes_digest){.ctx = EVP_MD_CTX_new()};
+  EVP_DigestInit_ex(d->ctx, sha256_md != NULL ? sha256_md : EVP_sha256(), NULL);
+}
+
+void changes_digest_line(struct changes_digest *d, const char *line, size_t len) {
+  char want[24];
+  int k = snprintf(want, sizeof want, "%lld\t", ++d->count);
+  if ((size_t)k > len || memcmp(line, want, (size_t)k) != 0)
+    d->out_of_order = true;
+  EVP_DigestUpdate(d->ctx, line, len);
+}
+
+static void to_hex(const unsigned char *in, size_t n, char *out);
+
+bool changes_digest_end(struct changes_digest *d, char hex[65]) {
+  unsigned char out[32];
+  unsigned len = 0;
+  EVP_DigestFinal_ex(d->ctx, out, &len);
+  EVP_MD_CTX_free(d->ctx);
+  d->ctx = NULL;
+  to_hex(out, 32, hex);
+  return !d->out_of_order;
+}
+
 static void to_hex(const unsigned char *in, size_t n, char *out) {
   static const char hex[] = "0123456789abcdef";
   for (size_t i = 0; i < n; i++) {
@@ -239,15 +267,157 @@ enum db_status audit_append_batch(struct db *db, const struct audit_event *const
 
 /* ---- Verification ------------------------------------------------- */
 
-int audit_verify(const char *conninfo) {
-  struct db *db = db_get();
-  if (db == NULL) {
-    fprintf(stderr, "machtigend audit verify: cannot connect to the database\n");
+/* An import_applied event: the changes it seals (schema/0006). */
+struct seal {
+  long long seq, changes;
+  char import[40], digest[65];
+  bool seen;
+};
+
+struct seals {
+  struct seal *v;
+  size_t n, cap;
+};
+
+static bool seal_add(struct seals *s, long long seq, const char *detail) {
+  json_t *d = json_loads(detail ? detail : "", 0, NULL);
+  const char *import = json_string_value(json_object_get(d, "import"));
+  const char *digest = json_string_value(json_object_get(d, "digest"));
+  json_t *changes = json_object_get(d, "changes");
+  bool ok = import != NULL && strlen(import) < sizeof s->v->import && digest != NULL &&
+            strlen(digest) == 64 && json_is_integer(changes);
+  if (ok && s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 64;
+    struct seal *v = realloc(s->v, cap * sizeof *v);
+    ok = v != NULL;
+    if (ok) {
+      s->v = v;
+      s->cap = cap;
+    }
+  }
+  if (ok) {
+    struct seal *x = &s->v[s->n++];
+    *x = (struct seal){.seq = seq, .changes = json_integer_value(changes)};
+    snprintf(x->import, sizeof x->import, "%s", import);
+    snprintf(x->digest, sizeof x->digest, "%s", digest);
+  }
+  json_decref(d);
+  return ok;
+}
+
+static struct seal *seal_find(struct seals *s, const char *import, size_t len) {
+  for (size_t k = 0; k < s->n; k++)
+    if (strlen(s->v[k].import) == len && memcmp(s->v[k].import, import, len) == 0)
+      return &s->v[k];
+  return NULL;
+}
+
+/* One import's changes, digested, against the event that sealed them. */
+static bool seal_matches(struct seals *s, const char *import, size_t len,
+                         struct changes_digest *d) {
+  char digest[65];
+  bool in_order = changes_digest_end(d, digest);
+  struct seal *x = seal_find(s, import, len);
+  bool ok =
+      x != NULL && !x->seen && in_order && x->changes == d->count && strcmp(x->digest, digest) == 0;
+  if (x != NULL)
+    x->seen = true;
+  if (!ok)
+    printf("audit chain BROKEN: the changes of import %.*s do not match the event that sealed "
+           "them%s\n",
+           (int)len, import, x == NULL ? " (there is none)" : "");
+  return ok;
+}
+
+/* Every import's changes (read once, by import and n) against the event
+ * that sealed them, and every import's report naming that event.
+ * Returns 0 when all match, 1 (printed) when not, 2 on an error. */
+static int seals_check(struct db *db, struct seals *s, long long *changes) {
+  PGconn *c = db_conn(db);
+  PGresult *r = PQexec(c, "COPY (SELECT import_id, " IMPORT_CHANGE_COLS
+                          " FROM import_changes ORDER BY import_id, n) TO STDOUT");
+  bool copying = PQresultStatus(r) == PGRES_COPY_OUT;
+  PQclear(r);
+  if (!copying) {
+    fprintf(stderr, "machtigend audit verify: reading the changes of imports failed\n");
     return 2;
   }
+  int rc = 0;
+  char current[40] = "";
+  struct changes_digest d = {0};
+  char *line;
+  int len;
+  while ((len = PQgetCopyData(c, &line, 0)) > 0) {
+    const char *tab = memchr(line, '\t', (size_t)len);
+    size_t id_len = tab ? (size_t)(tab - line) : 0;
+    if (rc == 0 && (id_len == 0 || id_len >= sizeof current)) {
+      printf("audit chain BROKEN: a change of an import has no import id\n");
+      rc = 1;
+    }
+    if (rc == 0 && (strlen(current) != id_len || memcmp(current, line, id_len) != 0)) {
+      if (current[0] != '\0' && !seal_matches(s, current, strlen(current), &d))
+        rc = 1;
+      memcpy(current, line, id_len);
+      current[id_len] = '\0';
+      changes_digest_start(&d);
+    }
+    if (rc == 0) {
+      changes_digest_line(&d, tab + 1, (size_t)len - id_len - 1);
+      (*changes)++;
+    }
+    PQfreemem(line);
+  }
+  if (rc == 0 && current[0] != '\0' && !seal_matches(s, current, strlen(current), &d))
+    rc = 1;
+  else if (d.ctx != NULL)
+    changes_digest_end(&d, (char[65]){0});
+  while ((r = PQgetResult(c)) != NULL) {
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+      rc = 2;
+    PQclear(r);
+  }
+  if (rc == 2 || len == -2) {
+    fprintf(stderr, "machtigend audit verify: reading the changes of imports failed\n");
+    return 2;
+  }
+  for (size_t k = 0; rc == 0 && k < s->n; k++)
+    if (!s->v[k].seen) {
+      printf("audit chain BROKEN at seq %lld: the changes it seals are missing\n", s->v[k].seq);
+      rc = 1;
+    }
+  if (rc != 0)
+    return rc;
+  /* The reports say which event sealed each import: the activity lists
+   * place the changes there. */
+  enum db_status st = db_run(db, STMT_AUDIT_IMPORT_SEALS, 0, NULL, &r);
+  if (st != DB_OK && st != DB_NOT_FOUND) {
+    PQclear(r);
+    fprintf(stderr, "machtigend audit verify: reading the imports failed\n");
+    return 2;
+  }
+  size_t named = 0;
+  for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+    const char *import = db_text(r, i, 0);
+    struct seal *x = seal_find(s, import, strlen(import));
+    if (x == NULL || x->seq != db_int(r, i, 1)) {
+      printf("audit chain BROKEN: import %s names event %s, which does not seal it\n", import,
+             db_text(r, i, 1));
+      rc = 1;
+    }
+    named++;
+  }
+  PQclear(r);
+  if (rc == 0 && named != s->n) {
+    printf("audit chain BROKEN: an import's report does not name the event that sealed it\n");
+    rc = 1;
+  }
+  return rc;
+}
+
+static int verify_chain(struct db *db, struct seals *seals, long long *checked) {
   unsigned char expect[32];
   EVP_Digest("", 0, expect, NULL, EVP_sha256(), NULL);
-  long long last = 0, checked = 0;
+  long long last = 0;
   for (;;) {
     char after[24];
     snprintf(after, sizeof after, "%lld", last);
@@ -268,21 +438,26 @@ int audit_verify(const char *conninfo) {
                               db_text(r, i, 5), db_text(r, i, 6), db_text(r, i, 7),
                               db_text(r, i, 8), db_text(r, i, 9)};
       unsigned char prev[32], hash[32], computed[32];
+      const char *broken = NULL;
       if (!from_hex(db_text(r, i, 10), prev, 32) || !from_hex(db_text(r, i, 11), hash, 32) ||
-          memcmp(prev, expect, 32) != 0) {
-        printf("audit chain BROKEN at seq %lld: prev_hash does not match the row before\n", seq);
-        PQclear(r);
-        return 1;
+          memcmp(prev, expect, 32) != 0)
+        broken = "prev_hash does not match the row before";
+      if (broken == NULL) {
+        audit_digest(prev, seq, db_int(r, i, 1), &e, computed);
+        if (memcmp(computed, hash, 32) != 0)
+          broken = "the row does not match its hash";
       }
-      audit_digest(prev, seq, db_int(r, i, 1), &e, computed);
-      if (memcmp(computed, hash, 32) != 0) {
-        printf("audit chain BROKEN at seq %lld: the row does not match its hash\n", seq);
+      if (broken == NULL && strcmp(e.event, "import_applied") == 0 &&
+          !seal_add(seals, seq, e.detail_json))
+        broken = "an import's event does not say what it seals";
+      if (broken != NULL) {
+        printf("audit chain BROKEN at seq %lld: %s\n", seq, broken);
         PQclear(r);
         return 1;
       }
       memcpy(expect, hash, 32);
       last = seq;
-      checked++;
+      (*checked)++;
     }
     PQclear(r);
   }
@@ -301,7 +476,23 @@ int audit_verify(const char *conninfo) {
            last);
     return 1;
   }
-  printf("audit chain intact: %lld events\n", checked);
-  (void)conninfo;
   return 0;
+}
+
+int audit_verify(const char *conninfo) {
+  (void)conninfo;
+  struct db *db = db_get();
+  if (db == NULL) {
+    fprintf(stderr, "machtigend audit verify: cannot connect to the database\n");
+    return 2;
+  }
+  struct seals seals = {0};
+  long long checked = 0, changes = 0;
+  int rc = verify_chain(db, &seals, &checked);
+  if (rc == 0)
+    rc = seals_check(db, &seals, &changes);
+  free(seals.v);
+  if (rc == 0)
+    printf("audit chain intact: %lld events, %lld changes made by imports\n", checked, changes);
+  return rc;
 }

@@ -32,6 +32,25 @@ enum db_status audit_append_batch(struct db *db, const struct audit_event *const
  * outcome; returns an exit code (0 intact, 1 broken, 2 error). */
 int audit_verify(const char *conninfo);
 
+/* The digest import_applied carries (schema/0006): SHA-256 over the COPY
+ * text lines of an import's changes, these columns, in the order of n,
+ * which must run 1, 2, 3, ... without a gap.  The import computes it over
+ * the rows it inserts (db/imports_db_audit.c), `audit verify` over the
+ * table. */
+#define IMPORT_CHANGE_COLS "n, change, mandate_id, principal, service, external_ref, kind, old"
+
+struct changes_digest {
+  void *ctx; /* EVP_MD_CTX */
+  long long count;
+  bool out_of_order;
+};
+
+void changes_digest_start(struct changes_digest *d);
+/* One line as COPY sent it (starting with n, ending with a newline). */
+void changes_digest_line(struct changes_digest *d, const char *line, size_t len);
+/* The digest in hex; false when the lines were not n = 1, 2, 3, ... */
+bool changes_digest_end(struct changes_digest *d, char hex[65]);
+
 /* The canonical digest (exposed for tests). */
 void audit_digest(const unsigned char prev[32], long long seq, usec_t at,
                   const struct audit_event *e, unsigned char out[32]);

@@ -38,6 +38,7 @@ struct import_job {
 struct import_outcome {
   long long rows, inserted, updated, unchanged, ended, superseded, rejected;
   bool sync_withheld;
+  long long audit_seq; /* the import_applied event, 0 for none */
   double validate_ms, merge_ms, audit_ms;
 };
 

@@ -21,7 +21,8 @@ enum db_status import_run_count(PGconn *c, const char *what, const char *sql, in
  * mandates; fills the counts. */
 enum db_status import_check_rows(PGconn *c, const struct import_job *job,
                                  struct import_outcome *out);
-/* imports_db_audit.c: one chained audit row per change. */
-enum db_status import_audit_changes(PGconn *c, const struct import_job *job);
+/* imports_db_audit.c: the changes in import_changes, sealed by one
+ * chained event; *seq gets its number (0: there were no changes). */
+enum db_status import_audit_changes(PGconn *c, const struct import_job *job, long long *seq);
 
 #endif

@@ -38,25 +38,29 @@ enum MHD_Result activity_list(struct request *rq) {
   const char *bad = NULL;
   if (!request_query_only(rq, allowed, &bad))
     return reply_problem(rq, ERR_INVALID_QUERY, NULL, bad);
-  long long limit = ACTIVITY_DEFAULT_LIMIT, before = 0;
+  long long limit = ACTIVITY_DEFAULT_LIMIT;
+  struct activity_cursor before = {0};
   const char *l = request_query(rq, "limit"), *after = request_query(rq, "after");
   if (l != NULL && !parse_positive(l, ACTIVITY_MAX_LIMIT, &limit))
     return reply_problem(rq, ERR_INVALID_QUERY, NULL, "limit");
-  /* The cursor is the sequence number of the last item seen. */
-  if (after != NULL && !parse_positive(after, INT64_MAX, &before))
+  /* The cursor names the last item seen. */
+  if (after != NULL && !activity_cursor_parse(after, &before))
     return reply_problem(rq, ERR_INVALID_QUERY, NULL, "after");
   struct db *db = db_get();
   if (db == NULL)
     return reply_db_error(rq, DB_HARD_ERROR);
   PGresult *r;
-  enum db_status st = db_activity_list(db, rq->who.party.id, before, (int)limit + 1, &r);
+  enum db_status st = db_activity_list(db, rq->who.party.id, &before, (int)limit + 1, &r);
   if (st != DB_OK && st != DB_NOT_FOUND)
     return reply_db_error(rq, st);
   json_t *items = json_array();
   int rows = PQntuples(r);
   for (int i = 0; i < rows && i < limit; i++)
     json_array_append_new(items, activity_item(r, i));
-  json_t *next = rows > limit ? json_string(PQgetvalue(r, (int)limit - 1, 0)) : json_null();
+  char cursor[48];
+  if (rows > limit)
+    activity_cursor_text(r, (int)limit - 1, cursor, sizeof cursor);
+  json_t *next = rows > limit ? json_string(cursor) : json_null();
   PQclear(r);
   return reply_json(rq, MHD_HTTP_OK, json_pack("{s:o, s:o}", "items", items, "next", next));
 }

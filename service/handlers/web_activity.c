@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/tokens_db.h"
 #include "handlers/mandate_json.h"
 #include "handlers/web.h"
 #include "handlers/web_view.h"
@@ -16,20 +17,21 @@
 #define REPRESENTED_PAGE 25
 
 enum MHD_Result web_activity(struct request *rq) {
+  /* A cursor that does not parse starts from the newest. */
   const char *after = request_query(rq, "before");
-  char *end = NULL;
-  long long before = after ? strtoll(after, &end, 10) : 0;
-  if (after != NULL && (*end != '\0' || before < 1))
-    before = 0;
-  char before_text[24], limit[8];
-  snprintf(before_text, sizeof before_text, "%lld", before);
+  struct activity_cursor before = {0};
+  if (after != NULL && !activity_cursor_parse(after, &before))
+    before = (struct activity_cursor){0};
+  char seq[24], n[24], limit[8];
+  snprintf(seq, sizeof seq, "%lld", before.seq);
+  snprintf(n, sizeof n, "%lld", before.n);
   snprintf(limit, sizeof limit, "%d", ACTIVITY_PAGE + 1);
-  const char *params[] = {rq->web->session.who.party.id, before > 0 ? before_text : NULL, limit};
+  const char *params[] = {rq->web->session.who.party.id, before.seq > 0 ? seq : NULL, n, limit};
   struct db *db = db_get();
   json_t *services = web_services(rq);
   PGresult *r = NULL;
   enum db_status st =
-      db && services ? db_run(db, STMT_WEB_ACTIVITY_LIST, 3, params, &r) : DB_HARD_ERROR;
+      db && services ? db_run(db, STMT_WEB_ACTIVITY_LIST, 4, params, &r) : DB_HARD_ERROR;
   if (st != DB_OK && st != DB_NOT_FOUND) {
     json_decref(services);
     return web_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE, "error.unavailable");
@@ -56,8 +58,11 @@ enum MHD_Result web_activity(struct request *rq) {
     json_array_append_new(items, item);
   }
   json_t *ctx = web_context(rq, "activity", "activity.title");
-  if (rows > ACTIVITY_PAGE)
-    json_object_set_new(ctx, "next", json_string(PQgetvalue(r, ACTIVITY_PAGE - 1, 0)));
+  if (rows > ACTIVITY_PAGE) {
+    char cursor[48];
+    activity_cursor_text(r, ACTIVITY_PAGE - 1, cursor, sizeof cursor);
+    json_object_set_new(ctx, "next", json_string(cursor));
+  }
   PQclear(r);
   json_decref(services);
   if (json_array_size(items) > 0)

@@ -357,14 +357,20 @@ static void test_mixed_file(void **state) {
                    1);
   char *after = xasprintf("%lld", seq);
   assert_int_equal(
-      db_int("SELECT count(*) FROM audit_events a JOIN mandates m ON m.id = a.mandate_id"
+      db_int("SELECT count(*) FROM audit_trail a JOIN mandates m ON m.id = a.mandate_id"
              " WHERE a.seq > $1::int8 AND a.event = 'mandate_created'"
              " AND m.source = $2 AND a.detail->>'import' = $3"
-             " AND a.actor = 'admin:' || $4",
+             " AND a.actor = 'admin:' || $4 AND a.principal = m.principal",
              after, m.source, id, api_env("ADMIN_CLIENT_ID"), NULL),
       3);
-  assert_int_equal(db_int("SELECT count(*) FROM audit_events WHERE seq > $1::int8", after, NULL),
-                   3);
+  /* One event in the chain seals the three changes. */
+  assert_int_equal(db_int("SELECT count(*) FROM audit_trail WHERE seq > $1::int8", after, NULL), 4);
+  assert_int_equal(db_int("SELECT count(*) FROM audit_events WHERE seq > $1::int8"
+                          " AND event = 'import_applied' AND detail->>'import' = $2"
+                          " AND (detail->>'changes')::int = 3"
+                          " AND seq = (SELECT audit_seq FROM imports WHERE id = $2::uuid)",
+                          after, id, NULL),
+                   1);
   free(after);
   audit_expect_chain();
   api_response_free(r);
@@ -504,11 +510,11 @@ static void test_sync_ends_exactly_the_missing(void **state) {
   char *after = xasprintf("%lld", seq);
   PGresult *events = db_query(
       "SELECT a.event, m.external_ref, a.detail->>'import', a.detail->'old'->>'valid_until'"
-      " FROM audit_events a JOIN mandates m ON m.id = a.mandate_id"
-      " WHERE a.seq > $1::int8 ORDER BY a.seq",
+      " FROM audit_trail a JOIN mandates m ON m.id = a.mandate_id"
+      " WHERE a.seq > $1::int8 ORDER BY m.external_ref",
       after, NULL);
   const char *want[][2] = {
-      {"mandate_revoked", "D"}, {"mandate_updated", "B"}, {"mandate_created", "E"}};
+      {"mandate_updated", "B"}, {"mandate_revoked", "D"}, {"mandate_created", "E"}};
   assert_int_equal(PQntuples(events), 3);
   for (int i = 0; i < 3; i++) {
     if (strcmp(PQgetvalue(events, i, 0), want[i][0]) != 0 ||
@@ -518,7 +524,7 @@ static void test_sync_ends_exactly_the_missing(void **state) {
                want[i][0], want[i][1], id, PQgetvalue(events, i, 0), PQgetvalue(events, i, 1),
                PQgetvalue(events, i, 2));
   }
-  if (PQgetisnull(events, 1, 3))
+  if (PQgetisnull(events, 0, 3))
     fail_msg("the update's audit event lacks the old valid_until");
   PQclear(events);
   free(after);
@@ -539,6 +545,71 @@ static void test_sync_ends_exactly_the_missing(void **state) {
   api_response_free(r);
   free(csv);
   free(source);
+}
+
+/* ---- Who acted for me ------------------------------------------------------------- */
+
+/* An import's changes reach the principal's activity, newest first after
+ * what came before, one item per change, page by page. */
+static void test_activity_shows_import_changes(void **state) {
+  (void)state;
+  char principal[14], rep[14], office[13];
+  random_bsn(principal);
+  random_bsn(rep);
+  random_kvk(office);
+  char *p_token = token_person(principal, "substantieel");
+  char *body = xasprintf("{\"representative\":\"%s\",\"service\":\"uwv-ww-aanvragen\","
+                         "\"valid_from\":\"%s\",\"valid_until\":\"%s\"}",
+                         rep, day(0), day(60));
+  struct api_response *r = api_call("POST", "/v1/mandates", p_token, body);
+  api_expect_status(r, 201);
+  char first[37];
+  snprintf(first, sizeof first, "%s", api_str(r, "id"));
+  api_response_free(r);
+
+  char *source = new_source("activity");
+  char *csv = strdup(HEADER);
+  append_row(&csv, (struct row){"A1", principal, office, "svb-aow-beheren", "bewind", day(-10),
+                                day(300), "C/13/8", ""});
+  append_row(&csv, (struct row){"A2", principal, office, "belasting-aangifte", "bewind", day(-10),
+                                day(300), "C/13/8", ""});
+  r = post_csv(source, NULL, csv);
+  expect_counts(r, (struct counts){.rows = 2, .inserted = 2});
+  api_response_free(r);
+
+  char *admin = xasprintf("admin:%s", api_env("ADMIN_CLIENT_ID"));
+  const char *want_actor[] = {admin, admin, principal};
+  char seen[3][37] = {"", "", ""};
+  char *path = strdup("/v1/me/activity?limit=1");
+  for (int i = 0; i < 3; i++) {
+    r = api_call("GET", path, p_token, NULL);
+    api_expect_status(r, 200);
+    json_t *items = json_object_get(r->json, "items");
+    json_t *item = json_array_get(items, 0);
+    const char *actor = json_string_value(json_object_get(item, "actor"));
+    const char *mandate = json_string_value(json_object_get(item, "mandate_id"));
+    const char *next = json_string_value(json_object_get(r->json, "next"));
+    if (json_array_size(items) != 1 || actor == NULL || mandate == NULL ||
+        strcmp(json_string_value(json_object_get(item, "event")), "mandate_created") != 0 ||
+        strcmp(actor, want_actor[i]) != 0 || (i < 2) != (next != NULL))
+      fail_msg("activity page %d: expected mandate_created by %s%s: %s", i + 1, want_actor[i],
+               i < 2 ? " and a next page" : " and the end", api_describe(r));
+    snprintf(seen[i], sizeof seen[i], "%s", mandate);
+    free(path);
+    path = next ? xasprintf("/v1/me/activity?limit=1&after=%s", next) : NULL;
+    api_response_free(r);
+  }
+  if (strcmp(seen[2], first) != 0 || strcmp(seen[0], seen[1]) == 0 ||
+      db_int("SELECT count(*) FROM mandates WHERE id IN ($1::uuid, $2::uuid) AND source = $3",
+             seen[0], seen[1], source, NULL) != 2)
+    fail_msg("the pages should name both imported mandates, then %s: got %s, %s, %s", first,
+             seen[0], seen[1], seen[2]);
+  free(path);
+  free(admin);
+  free(csv);
+  free(source);
+  free(body);
+  free(p_token);
 }
 
 /* ---- Court-appointed and voluntary -------------------------------------------- */
@@ -579,9 +650,10 @@ static void test_legal_mandate_ends_voluntary(void **state) {
     fail_msg("the voluntary mandate should be revoked by the import: %s", api_describe(m));
   api_response_free(m);
   char *after = xasprintf("%lld", seq);
-  assert_int_equal(db_int("SELECT count(*) FROM audit_events WHERE seq > $1::int8"
+  assert_int_equal(db_int("SELECT count(*) FROM audit_trail WHERE seq > $1::int8"
                           " AND mandate_id = $2::uuid AND event = 'mandate_revoked'"
-                          " AND detail->>'import' = $3",
+                          " AND detail->>'import' = $3"
+                          " AND detail->>'reason' = 'court-appointed-mandate'",
                           after, id, api_str(r, "id"), NULL),
                    1);
   api_response_free(r);
@@ -1149,6 +1221,35 @@ static void test_audit_verifies(void **state) {
   int rc = run(cmd);
   if (rc != 0)
     fail_msg("machtigend audit verify exited %d after the imports", rc);
+
+  /* The changes of an import are sealed by its event: changing one, or
+   * adding one, breaks the chain (as the database owner can, with the
+   * append-only trigger off; put back afterwards). */
+  char *import = db_text("SELECT import_id::text FROM import_changes LIMIT 1", NULL);
+  char *service = db_text("SELECT service FROM import_changes WHERE import_id = $1::uuid AND n = 1",
+                          import, NULL);
+  PQclear(db_query("ALTER TABLE import_changes DISABLE TRIGGER import_changes_append_only", NULL));
+  const char *other = strcmp(service, "gemeente-afval") == 0 ? "uwv-wia-inzien" : "gemeente-afval";
+  PQclear(db_query("UPDATE import_changes SET service = $2 WHERE import_id = $1::uuid AND n = 1",
+                   import, other, NULL));
+  int changed = run(cmd);
+  PQclear(db_query("UPDATE import_changes SET service = $2 WHERE import_id = $1::uuid AND n = 1",
+                   import, service, NULL));
+  PQclear(db_query("INSERT INTO import_changes (import_id, n, change, mandate_id, principal,"
+                   " service) SELECT import_id, n + 1000000, change, mandate_id, principal, service"
+                   " FROM import_changes WHERE import_id = $1::uuid AND n = 1",
+                   import, NULL));
+  int added = run(cmd);
+  PQclear(db_query("DELETE FROM import_changes WHERE import_id = $1::uuid AND n > 1000000", import,
+                   NULL));
+  PQclear(db_query("ALTER TABLE import_changes ENABLE TRIGGER import_changes_append_only", NULL));
+  int restored = run(cmd);
+  if (changed != 1 || added != 1 || restored != 0)
+    fail_msg("audit verify exited %d after a change of import %s was altered (want 1), %d after "
+             "one was added (want 1), %d once put back (want 0)",
+             changed, import, added, restored);
+  free(import);
+  free(service);
   free(cmd);
 }
 
@@ -1160,6 +1261,7 @@ int main(void) {
       cmocka_unit_test(test_corrected_rejects_import_cleanly),
       cmocka_unit_test(test_dry_run_changes_nothing),
       cmocka_unit_test(test_sync_ends_exactly_the_missing),
+      cmocka_unit_test(test_activity_shows_import_changes),
       cmocka_unit_test(test_legal_mandate_ends_voluntary),
       cmocka_unit_test(test_gzip_and_truncated_upload),
       cmocka_unit_test(test_ndjson),
