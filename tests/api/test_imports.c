@@ -547,6 +547,19 @@ static void test_sync_ends_exactly_the_missing(void **state) {
   free(source);
 }
 
+/* A voluntary mandate the principal asks rep for through the API (on
+ * uwv-ww-aanvragen, for 60 days from today); id gets its id. */
+static void api_voluntary_mandate(const char *p_token, const char *rep, char id[37]) {
+  char *body = xasprintf("{\"representative\":\"%s\",\"service\":\"uwv-ww-aanvragen\","
+                         "\"valid_from\":\"%s\",\"valid_until\":\"%s\"}",
+                         rep, day(0), day(60));
+  struct api_response *r = api_call("POST", "/v1/mandates", p_token, body);
+  api_expect_status(r, 201);
+  snprintf(id, 37, "%s", api_str(r, "id"));
+  api_response_free(r);
+  free(body);
+}
+
 /* ---- Who acted for me ------------------------------------------------------------- */
 
 /* An import's changes reach the principal's activity, newest first after
@@ -558,14 +571,8 @@ static void test_activity_shows_import_changes(void **state) {
   random_bsn(rep);
   random_kvk(office);
   char *p_token = token_person(principal, "substantieel");
-  char *body = xasprintf("{\"representative\":\"%s\",\"service\":\"uwv-ww-aanvragen\","
-                         "\"valid_from\":\"%s\",\"valid_until\":\"%s\"}",
-                         rep, day(0), day(60));
-  struct api_response *r = api_call("POST", "/v1/mandates", p_token, body);
-  api_expect_status(r, 201);
   char first[37];
-  snprintf(first, sizeof first, "%s", api_str(r, "id"));
-  api_response_free(r);
+  api_voluntary_mandate(p_token, rep, first);
 
   char *source = new_source("activity");
   char *csv = strdup(HEADER);
@@ -573,7 +580,7 @@ static void test_activity_shows_import_changes(void **state) {
                                 day(300), "C/13/8", ""});
   append_row(&csv, (struct row){"A2", principal, office, "belasting-aangifte", "bewind", day(-10),
                                 day(300), "C/13/8", ""});
-  r = post_csv(source, NULL, csv);
+  struct api_response *r = post_csv(source, NULL, csv);
   expect_counts(r, (struct counts){.rows = 2, .inserted = 2});
   api_response_free(r);
 
@@ -608,7 +615,6 @@ static void test_activity_shows_import_changes(void **state) {
   free(admin);
   free(csv);
   free(source);
-  free(body);
   free(p_token);
 }
 
@@ -623,15 +629,9 @@ static void test_legal_mandate_ends_voluntary(void **state) {
   random_kvk(office);
   char *p_token = token_person(principal, "substantieel");
   char *r_token = token_person(rep, "substantieel");
-  char *body = xasprintf("{\"representative\":\"%s\",\"service\":\"uwv-ww-aanvragen\","
-                         "\"valid_from\":\"%s\",\"valid_until\":\"%s\"}",
-                         rep, day(0), day(60));
-  struct api_response *r = api_call("POST", "/v1/mandates", p_token, body);
-  api_expect_status(r, 201);
   char id[37];
-  snprintf(id, sizeof id, "%s", api_str(r, "id"));
-  api_response_free(r);
-  r = api_action("accept", id, r_token, "\"1\"", NULL);
+  api_voluntary_mandate(p_token, rep, id);
+  struct api_response *r = api_action("accept", id, r_token, "\"1\"", NULL);
   api_expect_status(r, 200);
   api_response_free(r);
 
@@ -675,7 +675,6 @@ static void test_legal_mandate_ends_voluntary(void **state) {
   free(after);
   free(csv);
   free(source);
-  free(body);
   free(p_token);
   free(r_token);
 }
