@@ -12,7 +12,10 @@
 #include "log.h"
 
 /* Every change in one statement, by principal (the trail's index by
- * principal then takes them in sequence), numbered in that order, and
+ * principal then takes them in sequence; sorted as the number the 9
+ * digits make, which is their text's order: a text sort of a million
+ * 'bsn:…' values was most of this statement, as they share the prefix
+ * that abbreviated sort keys are made of), numbered in that order, and
  * sent back as inserted for the digest.  %s: the import's id (COPY takes
  * no parameters; the id is ours, a UUID). */
 static const char changes_sql[] =
@@ -29,8 +32,9 @@ static const char changes_sql[] =
     " UNION ALL SELECT 'c', g.id, g.principal, g.service, g.external_ref, g.kind, NULL"
     "  FROM import_good g WHERE g.is_new)"
     " INSERT INTO import_changes (import_id, " IMPORT_CHANGE_COLS ")"
-    " SELECT '%s', row_number() OVER (ORDER BY principal, change, id), change, id, principal,"
-    "  service, external_ref, kind, old FROM x ORDER BY principal, change, id"
+    " SELECT '%s', row_number() OVER (ORDER BY substr(principal, 5)::int8, change, id), change, "
+    "id, principal,"
+    "  service, external_ref, kind, old FROM x ORDER BY substr(principal, 5)::int8, change, id"
     " RETURNING " IMPORT_CHANGE_COLS ") TO STDOUT";
 
 /* Runs changes_sql and digests the rows as they come back. */
