@@ -91,11 +91,11 @@ struct import_reader {
 };
 
 /* Bits in each Bloom filter: 2^26 (8 MiB) keeps false positives near
- * 1 in 10,000 rows for a million-row file. */
+ * 1 in 5,000 rows for a million-row file. */
 #define IMPORT_BLOOM_BITS ((size_t)1 << 26)
 
-/* bloom_bits: a power of two (IMPORT_BLOOM_BITS).  false when out of
- * memory. */
+/* bloom_bits: a power of two of at least 64 (IMPORT_BLOOM_BITS).  false
+ * when out of memory. */
 bool import_reader_init(struct import_reader *rd, enum import_format format,
                         const struct import_service *services, int nservices, usec_t now,
                         size_t bloom_bits, import_row_fn on_row, void *ctx);
