@@ -12,18 +12,8 @@ struct token_mandate {
   usec_t valid_from, valid_until, created_at;
 };
 
-/* Where a page of activity starts: before the item at (seq, n); seq 0
- * for the newest.  An item is an event of the audit chain (n 0) or the
- * n-th change of the import its event seq sealed (schema/0006). */
-struct activity_cursor {
-  long long seq, n;
-};
-
-/* The cursor as clients see it: "<seq>" or "<seq>.<n>".  Parsing fails on
- * anything else. */
-bool activity_cursor_parse(const char *text, struct activity_cursor *c);
-/* The cursor after row of an ACTIVITY_LIST or WEB_ACTIVITY_LIST result
- * (seq first, n last). */
+/* The cursor (activity_cursor_parse, domain.h) after row of an ACTIVITY_LIST or WEB_ACTIVITY_LIST
+ * result (seq first, n last). */
 void activity_cursor_text(const PGresult *r, int row, char *out, size_t size);
 
 /* Activity of a principal, newest first. */

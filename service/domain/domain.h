@@ -141,4 +141,15 @@ enum period_error {
  * clock, so a period across a DST switch neither gains nor loses one. */
 enum period_error period_check(usec_t from, usec_t until, int max_days, usec_t now);
 
+/* Where a page of activity starts: before the item at (seq, n); seq 0
+ * for the newest.  An item is an event of the audit chain (n 0) or the
+ * n-th change of the import its event seq sealed (schema/0006). */
+struct activity_cursor {
+  long long seq, n;
+};
+
+/* The cursor as clients see it: "<seq>" or "<seq>.<n>", each of 1 to 18
+ * digits and at least 1.  false on anything else. */
+bool activity_cursor_parse(const char *text, struct activity_cursor *c);
+
 #endif

@@ -606,6 +606,16 @@ static void test_activity_shows_import_changes(void **state) {
     path = next ? xasprintf("/v1/me/activity?limit=1&after=%s", next) : NULL;
     api_response_free(r);
   }
+  /* A cursor is "seq" or "seq.n", both at least 1; anything else is refused. */
+  const char *bad[] = {"0", "1.0", "1.", ".1", "1.2.3", "-1", "1.-2", "x", "1234567890123456789"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char *p = xasprintf("/v1/me/activity?after=%s", bad[i]);
+    r = api_call("GET", p, p_token, NULL);
+    if (r->status != 400)
+      fail_msg("GET %s should be 400: %s", p, api_describe(r));
+    api_response_free(r);
+    free(p);
+  }
   if (strcmp(seen[2], first) != 0 || strcmp(seen[0], seen[1]) == 0 ||
       db_int("SELECT count(*) FROM mandates WHERE id IN ($1::uuid, $2::uuid) AND source = $3",
              seen[0], seen[1], source, NULL) != 2)

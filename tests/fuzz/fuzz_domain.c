@@ -4,8 +4,10 @@
  * - a parsed party's id is the input itself;
  * - a parsed LoA's name is the input itself;
  * - a parsed instant formats to text that parses back to the same value,
- *   and the end of a day is not before its start. */
+ *   and the end of a day is not before its start;
+ * - a parsed activity cursor is positive and its text parses back to it. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +43,23 @@ static void check_time(const char *text, enum period_bound bound, usec_t *out, b
   }
 }
 
+static void check_cursor(const char *text) {
+  struct activity_cursor c, again;
+  if (!activity_cursor_parse(text, &c)) {
+    return;
+  }
+  char buf[48];
+  if (c.n > 0) {
+    snprintf(buf, sizeof buf, "%lld.%lld", c.seq, c.n);
+  } else {
+    snprintf(buf, sizeof buf, "%lld", c.seq);
+  }
+  if (c.seq < 1 || c.n < 0 || !activity_cursor_parse(buf, &again) || again.seq != c.seq ||
+      again.n != c.n) {
+    abort();
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *text = malloc(size + 1);
   if (text == NULL) {
@@ -51,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   check_party(text);
   check_loa(text);
+  check_cursor(text);
   usec_t start, end;
   bool start_ok, end_ok;
   check_time(text, BOUND_START, &start, &start_ok);
