@@ -76,3 +76,27 @@ CREATE VIEW audit_trail AS
 -- against 1.9 s); the handful is sorted after the lookup.
 DROP INDEX mandates_by_principal;
 CREATE INDEX mandates_by_principal ON mandates USING hash (principal);
+
+-- The same checks, cheaper per row: perf of an import's INSERT of a
+-- million mandates put 14% of it in the CHECKs, most of it counting
+-- UTF-8 characters (length, left, substr).  A party is ASCII, so its
+-- bytes are compared: "bsn:" or "kvk:" and nothing but digits after it,
+-- 13 or 12 bytes in all (measured over a million rows: 0.25 s instead of
+-- 1.0 s).  The court's lengths are still in characters, counted only when
+-- the byte length is over the limit.
+ALTER TABLE mandates DROP CONSTRAINT mandates_principal_check,
+  ADD CONSTRAINT mandates_principal_check CHECK (
+    octet_length(principal) = 13
+    AND rtrim(textsend(principal), '0123456789'::bytea) = 'bsn:'::bytea),
+  DROP CONSTRAINT mandates_representative_check,
+  ADD CONSTRAINT mandates_representative_check CHECK (
+    CASE octet_length(representative)
+      WHEN 13 THEN rtrim(textsend(representative), '0123456789'::bytea) = 'bsn:'::bytea
+      WHEN 12 THEN rtrim(textsend(representative), '0123456789'::bytea) = 'kvk:'::bytea
+      ELSE false
+    END),
+  DROP CONSTRAINT mandates_court_ref_check,
+  ADD CONSTRAINT mandates_court_ref_check CHECK (
+    court_ref <> '' AND (octet_length(court_ref) <= 100 OR length(court_ref) <= 100)),
+  DROP CONSTRAINT mandates_court_check,
+  ADD CONSTRAINT mandates_court_check CHECK (octet_length(court) <= 200 OR length(court) <= 200);

@@ -369,6 +369,40 @@ static void expect_violation(PGresult *r, const char *state, const char *constra
   "INSERT INTO mandates (principal, representative, service, kind, status, valid_from,"            \
   " valid_until, initiated_by, origin) "
 
+/* The party formats hold in the database for every writer
+ * (schema/0006 compares bytes): "bsn:" and 9 digits for a principal,
+ * that or "kvk:" and 8 digits for a representative; court lengths count
+ * characters.  Checked on a table with the mandates' constraints. */
+static void test_party_checks_in_the_database(void **state) {
+  (void)state;
+  PQclear(db_query("CREATE TEMP TABLE IF NOT EXISTS party_check"
+                   " (LIKE mandates INCLUDING DEFAULTS INCLUDING CONSTRAINTS)",
+                   NULL));
+  PQclear(db_query(
+      "CREATE OR REPLACE FUNCTION pg_temp.party_ok(p text, r text, court text) RETURNS text"
+      " LANGUAGE plpgsql AS $$ BEGIN"
+      " INSERT INTO party_check (principal, representative, service, status, valid_from,"
+      " valid_until, initiated_by, origin, court) VALUES (p, r, 'x', 'active', now(),"
+      " now() + interval '1 day', 'admin', 'api', court);"
+      " RETURN 'y'; EXCEPTION WHEN check_violation THEN RETURN 'n'; END $$",
+      NULL));
+  char *got = db_text(
+      "SELECT string_agg(pg_temp.party_ok(p, r, c), '' ORDER BY i) FROM (VALUES"
+      " (1, 'bsn:123456789', 'kvk:12345678', NULL), (2, 'bsn:123456789', 'bsn:223456789', NULL),"
+      " (3, 'bsn:12345678', 'kvk:12345678', NULL), (4, 'bsn:1234567890', 'kvk:12345678', NULL),"
+      " (5, 'bsn:1234a6789', 'kvk:12345678', NULL), (6, 'BSN:123456789', 'kvk:12345678', NULL),"
+      " (7, 'kvk:123456789', 'kvk:12345678', NULL), (8, 'bsn:123456789', 'kvk:1234567', NULL),"
+      " (9, 'bsn:123456789', 'kvk:123456789', NULL), (10, 'bsn:123456789', 'bsn:12345678x', NULL),"
+      " (11, 'bsn:12345678\u00e9', 'kvk:12345678', NULL),"
+      " (12, 'bsn:123456789', 'xyz:12345678', NULL), (13, 'bsn::23456789', 'kvk:12345678', NULL),"
+      " (14, 'bsn:123456789', 'kvk:12345678', repeat('\u00e9', 200)),"
+      " (15, 'bsn:123456789', 'kvk:12345678', repeat('e', 201))) v(i, p, r, c)",
+      NULL);
+  if (strcmp(got, "yynnnnnnnnnnnyn") != 0)
+    fail_msg("party and court checks: expected yynnnnnnnnnnnyn, got %s", got);
+  free(got);
+}
+
 /* Two transactions writing overlapping live mandates for the same parties:
  * the second waits for the first and then fails as the exclusion
  * constraint did (23P01, one_live_mandate); a bulk statement (more rows
@@ -452,6 +486,7 @@ int main(void) {
       cmocka_unit_test(test_concurrent_creates),
       cmocka_unit_test(test_concurrent_accepts),
       cmocka_unit_test(test_live_rule_in_the_database),
+      cmocka_unit_test(test_party_checks_in_the_database),
       cmocka_unit_test(test_database_connections_killed),
       cmocka_unit_test(test_connections_killed_under_load),
   };
