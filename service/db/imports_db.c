@@ -154,7 +154,7 @@ enum db_status import_db_services(PGconn *c, PGresult **res) {
 }
 
 enum db_status import_db_copy_begin(PGconn *c) {
-  PGresult *r = PQexec(c, "COPY import_rows FROM STDIN");
+  PGresult *r = PQexec(c, "COPY import_rows FROM STDIN (FORMAT binary)");
   bool ok = PQresultStatus(r) == PGRES_COPY_IN;
   enum db_status st = ok ? DB_OK : import_classify(c, r, "copy");
   PQclear(r);

@@ -235,6 +235,8 @@ static enum MHD_Result import_begin(struct request *rq) {
     return refuse(rq, ERR_IMPORT_IN_PROGRESS, "source");
   if (!load_services(st) || import_db_copy_begin(st->pg) != DB_OK)
     return refuse(rq, ERR_SERVICE_UNAVAILABLE, NULL);
+  memcpy(st->out, IMPORT_COPY_HEADER, IMPORT_COPY_HEADER_LEN);
+  st->out_len = IMPORT_COPY_HEADER_LEN;
   if (!import_reader_init(&st->reader, format, st->services, st->nservices, job.started,
                           IMPORT_BLOOM_BITS, on_row, st))
     return refuse(rq, ERR_INTERNAL_ERROR, NULL);
@@ -268,6 +270,10 @@ static enum MHD_Result import_end(struct request *rq, bool truncated) {
     import_reader_finish(&st->reader);
   if (st->reader.error[0] != '\0')
     return fail(rq, ERR_IMPORT_HEADER, st->reader.error);
+  if (!st->send_failed && st->out_len + IMPORT_COPY_TRAILER_LEN > OUT_CAP)
+    flush(st);
+  memcpy(st->out + st->out_len, IMPORT_COPY_TRAILER, IMPORT_COPY_TRAILER_LEN);
+  st->out_len += IMPORT_COPY_TRAILER_LEN;
   if (st->send_failed || !flush(st))
     return fail(rq, ERR_SERVICE_UNAVAILABLE, NULL);
   enum db_status s = import_db_copy_end(st->pg, NULL);

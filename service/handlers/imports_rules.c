@@ -159,85 +159,55 @@ static void put(struct out *o, const char *s, size_t n) {
   o->len += n;
 }
 
-/* A text value in COPY's text format: \N for empty, backslash escapes
- * for the characters COPY treats specially. */
-static void put_value(struct out *o, const char *s, size_t n) {
-  if (s == NULL || n == 0) {
-    put(o, "\\N", 2);
-    return;
-  }
-  size_t run = 0;
-  for (size_t i = 0; i < n; i++) {
-    const char *esc = NULL;
-    switch (s[i]) {
-    case '\\':
-      esc = "\\\\";
-      break;
-    case '\t':
-      esc = "\\t";
-      break;
-    case '\n':
-      esc = "\\n";
-      break;
-    case '\r':
-      esc = "\\r";
-      break;
-    default:
-      continue;
-    }
-    put(o, s + run, i - run);
-    put(o, esc, 2);
-    run = i + 1;
-  }
-  put(o, s + run, n - run);
+static void put_u16(struct out *o, uint16_t v) {
+  unsigned char b[2] = {(unsigned char)(v >> 8), (unsigned char)v};
+  put(o, (const char *)b, 2);
 }
 
-/* n in decimal at p; returns the length (snprintf per row was a tenth
- * of the upload's thread). */
-static size_t put_int(char *p, int64_t n) {
-  char digits[24];
-  size_t k = 0;
-  uint64_t u = n < 0 ? -(uint64_t)n : (uint64_t)n;
-  do {
-    digits[k++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u > 0);
-  size_t len = 0;
-  if (n < 0)
-    p[len++] = '-';
-  while (k > 0)
-    p[len++] = digits[--k];
-  return len;
+static void put_u32(struct out *o, uint32_t v) {
+  unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
+                        (unsigned char)v};
+  put(o, (const char *)b, 4);
+}
+
+/* A field: its length, then its bytes; an empty text is NULL (-1). */
+static void put_text(struct out *o, const char *s, size_t n) {
+  if (s == NULL || n == 0) {
+    put_u32(o, UINT32_MAX);
+    return;
+  }
+  put_u32(o, (uint32_t)n);
+  put(o, s, n);
+}
+
+static void put_int8(struct out *o, int64_t v) {
+  put_u32(o, 8);
+  put_u32(o, (uint32_t)((uint64_t)v >> 32));
+  put_u32(o, (uint32_t)v);
+}
+
+static void put_bool(struct out *o, bool v) {
+  put_u32(o, 1);
+  put(o, v ? "\1" : "\0", 1);
 }
 
 size_t import_row_copy_line(const struct import_row *row, char *out, size_t cap) {
   struct out o = {out, out != NULL ? cap : 0, 0};
-  char num[64];
-  size_t k = put_int(num, row->line);
-  const bool flags[] = {row->ref_known, row->ref_seen, row->pair_seen};
-  for (int i = 0; i < 3; i++) {
-    num[k++] = '\t';
-    num[k++] = flags[i] ? 't' : 'f';
-  }
-  num[k++] = '\t';
-  put(&o, num, k);
-  put_value(&o, row->code, row->code ? strlen(row->code) : 0);
-  put(&o, "\t", 1);
-  put_value(&o, row->code ? row->message : NULL, row->code ? strlen(row->message) : 0);
-  for (int c = 0; c < IC_COUNT; c++) {
-    put(&o, "\t", 1);
-    put_value(&o, row->field[c], row->len[c]);
-  }
+  put_u16(&o, IMPORT_COPY_FIELDS);
+  put_int8(&o, row->line);
+  put_bool(&o, row->ref_known);
+  put_bool(&o, row->ref_seen);
+  put_bool(&o, row->pair_seen);
+  put_text(&o, row->code, row->code ? strlen(row->code) : 0);
+  put_text(&o, row->code ? row->message : NULL, row->code ? strlen(row->message) : 0);
+  for (int c = 0; c < IC_COUNT; c++)
+    put_text(&o, row->field[c], row->len[c]);
   if (row->code == NULL) {
-    k = 0;
-    num[k++] = '\t';
-    k += put_int(num + k, row->from);
-    num[k++] = '\t';
-    k += put_int(num + k, row->until);
-    num[k++] = '\n';
-    put(&o, num, k);
+    put_int8(&o, row->from);
+    put_int8(&o, row->until);
   } else {
-    put(&o, "\t\\N\t\\N\n", 7);
+    put_u32(&o, UINT32_MAX);
+    put_u32(&o, UINT32_MAX);
   }
   return o.len;
 }

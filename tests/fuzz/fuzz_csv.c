@@ -2,8 +2,9 @@
  * CSV and NDJSON uploads cut into pieces at arbitrary places.  The first
  * byte picks the format and the piece size; the rest is the upload.  Every
  * row must come out as valid UTF-8 fields, a row that passed must have
- * every required column and a forward period, and its COPY line must be
- * exactly one line of 17 columns whatever the input held. */
+ * every required column and a forward period, and its binary COPY tuple
+ * must read back as exactly 17 fields, the nine columns as the row holds
+ * them, whatever the input held. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,14 +52,27 @@ static bool on_row(void *ctx, struct import_row *row) {
   size_t n = import_row_copy_line(row, NULL, 0);
   if (n > sizeof copy_line || import_row_copy_line(row, copy_line, sizeof copy_line) != n)
     abort();
-  size_t tabs = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (copy_line[i] == '\t')
-      tabs++;
-    if ((copy_line[i] == '\n' && i != n - 1) || copy_line[i] == '\r' || copy_line[i] == '\0')
+  const unsigned char *b = (const unsigned char *)copy_line, *end = b + n;
+  if (n < 2 || ((b[0] << 8) | b[1]) != IMPORT_COPY_FIELDS)
+    abort();
+  b += 2;
+  for (int f = 0; f < IMPORT_COPY_FIELDS; f++) {
+    if (end - b < 4)
       abort();
+    uint32_t len = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    b += 4;
+    bool column = f >= 6 && f < 6 + IC_COUNT;
+    if (len == UINT32_MAX) {
+      if (column && row->len[f - 6] != 0)
+        abort();
+      continue;
+    }
+    if ((size_t)(end - b) < len ||
+        (column && (len != row->len[f - 6] || memcmp(b, row->field[f - 6], len) != 0)))
+      abort();
+    b += len;
   }
-  if (tabs != 16 || copy_line[n - 1] != '\n')
+  if (b != end)
     abort();
   return true;
 }
