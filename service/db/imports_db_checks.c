@@ -38,13 +38,14 @@ static const char ended_sql[] =
 
 /* The rows that passed so far, with the mandate they key to (if any) and
  * whether it already is exactly this (unchanged).  A new mandate's id
- * follows the file's order (import_mandate_id, schema/0005): the merge
- * inserts in that order, at the end of the primary key. */
+ * follows the file's order (the layout of import_mandate_id, schema/0005,
+ * made as the row was read: new_id): the merge inserts in that order, at
+ * the end of the primary key. */
 static const char good_sql[] =
     "CREATE TEMP TABLE import_good ON COMMIT DROP AS"
     " SELECT r.ctid AS rid, r.line, r.external_ref, r.principal, r.representative, r.service,"
     " r.kind::mandate_kind AS kind, from_usec(r.vf) AS valid_from, from_usec(r.vu) AS valid_until,"
-    " r.court_ref, r.court, coalesce(m.id, import_mandate_id($2, $3, r.line)) AS id,"
+    " r.court_ref, r.court, coalesce(m.id, r.new_id) AS id,"
     " m.id IS NULL AS is_new,"
     " (m.id IS NOT NULL AND m.status IN ('active', 'suspended') AND m.principal = r.principal"
     "  AND m.representative = r.representative AND m.service = r.service"
@@ -260,12 +261,9 @@ enum db_status import_check_rows(PGconn *c, const struct import_job *job,
   const char *multi_params[] = {job->pair_seen > 0 ? "t" : "f"};
   st = import_run(c, "ended", ended_sql, 2, ended_params, NULL);
   /* The import's start in milliseconds and 32 bits of its (random) id. */
-  char started_ms[24], tail[24];
-  snprintf(started_ms, sizeof started_ms, "%lld", (long long)(job->started / 1000));
-  snprintf(tail, sizeof tail, "%llu", strtoull(job->id, NULL, 16) & 0xffffffffULL);
-  const char *good_params[] = {job->source, started_ms, tail};
+  const char *good_params[] = {job->source};
   if (st == DB_OK)
-    st = import_run(c, "good rows", good_sql, 3, good_params, NULL);
+    st = import_run(c, "good rows", good_sql, 1, good_params, NULL);
   if (st == DB_OK)
     st = import_run(c, "replaced index",
                     "CREATE INDEX import_good_replaced ON import_good (id) WHERE NOT is_new", 0,

@@ -41,6 +41,7 @@ struct import_state {
   size_t out_len;
   bool send_failed;
   double started_ms, received_ms;
+  struct import_id_base ids; /* of the new mandates' ids */
 };
 
 static double mono_ms(void) {
@@ -154,11 +155,11 @@ static bool flush(struct import_state *st) {
 
 static bool on_row(void *ctx, struct import_row *row) {
   struct import_state *st = ctx;
-  size_t n = import_row_copy_line(row, st->out + st->out_len, OUT_CAP - st->out_len);
+  size_t n = import_row_copy_line(row, &st->ids, st->out + st->out_len, OUT_CAP - st->out_len);
   if (n > OUT_CAP - st->out_len) {
     if (!flush(st))
       return false;
-    n = import_row_copy_line(row, st->out, OUT_CAP);
+    n = import_row_copy_line(row, &st->ids, st->out, OUT_CAP);
   }
   st->out_len += n;
   return st->out_len < OUT_FLUSH || flush(st);
@@ -223,6 +224,8 @@ static enum MHD_Result import_begin(struct request *rq) {
     return reply_problem(rq, ERR_INTERNAL_ERROR, NULL, NULL);
   rq->stream_state = st;
   st->job = job;
+  st->ids = (struct import_id_base){.started_ms = job.started / 1000,
+                                    .tail = (uint32_t)strtoull(job.id, NULL, 16)};
   st->started_ms = mono_ms();
   st->out = malloc(OUT_CAP);
   st->pg = st->out != NULL ? import_db_open() : NULL;

@@ -117,16 +117,27 @@ void import_row_check(struct import_row *row, const struct import_service *servi
 void import_row_reject(struct import_row *row, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* What the ids of an import's new mandates are made of: the import's
+ * start in milliseconds and 32 random bits of its id, with the row's line
+ * (the layout of import_mandate_id in schema/0005: UUID version 7,
+ * time-ordered, so a million new ids go to the end of the primary key). */
+struct import_id_base {
+  int64_t started_ms;
+  uint32_t tail;
+};
+
 /* The row as one tuple of PostgreSQL's binary COPY format for the
  * staging table (parsed faster than text: measured 18% less for the
  * staging COPY, which bounds the upload): line, ref_known, ref_seen,
  * pair_seen, code, message, the nine columns (an empty one NULL),
- * valid_from and valid_until in microseconds.  Writes at most cap bytes
+ * valid_from and valid_until in microseconds, and the id the row's
+ * mandate gets if it is new.  Writes at most cap bytes
  * and returns the length the tuple needs (call again with a larger
  * buffer when it is larger than cap). */
-size_t import_row_copy_line(const struct import_row *row, char *out, size_t cap);
+size_t import_row_copy_line(const struct import_row *row, const struct import_id_base *ids,
+                            char *out, size_t cap);
 
-#define IMPORT_COPY_FIELDS 17
+#define IMPORT_COPY_FIELDS 18
 /* The stream's header (signature, flags, no extension) and trailer. */
 #define IMPORT_COPY_HEADER "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0"
 #define IMPORT_COPY_HEADER_LEN 19

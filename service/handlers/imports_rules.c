@@ -191,7 +191,19 @@ static void put_bool(struct out *o, bool v) {
   put(o, v ? "\1" : "\0", 1);
 }
 
-size_t import_row_copy_line(const struct import_row *row, char *out, size_t cap) {
+/* import_mandate_id(started_ms, tail, line) of schema/0005, as 16 bytes. */
+static void put_mandate_id(struct out *o, const struct import_id_base *ids, int64_t line) {
+  uint64_t hi = ((uint64_t)ids->started_ms << 16) | 0x7000u | (((uint64_t)line >> 30) & 4095u);
+  uint64_t lo = UINT64_C(0x8000000000000000) | (((uint64_t)line & 0x3fffffffu) << 32) | ids->tail;
+  put_u32(o, 16);
+  put_u32(o, (uint32_t)(hi >> 32));
+  put_u32(o, (uint32_t)hi);
+  put_u32(o, (uint32_t)(lo >> 32));
+  put_u32(o, (uint32_t)lo);
+}
+
+size_t import_row_copy_line(const struct import_row *row, const struct import_id_base *ids,
+                            char *out, size_t cap) {
   struct out o = {out, out != NULL ? cap : 0, 0};
   put_u16(&o, IMPORT_COPY_FIELDS);
   put_int8(&o, row->line);
@@ -209,5 +221,6 @@ size_t import_row_copy_line(const struct import_row *row, char *out, size_t cap)
     put_u32(&o, UINT32_MAX);
     put_u32(&o, UINT32_MAX);
   }
+  put_mandate_id(&o, ids, row->line);
   return o.len;
 }

@@ -344,6 +344,14 @@ static void test_mixed_file(void **state) {
   api_response_free(again);
   free(path);
 
+  /* New mandates get time-ordered ids: UUID version 7 starting with the
+   * import's start in milliseconds. */
+  assert_int_equal(db_int("SELECT count(*) FROM mandates m JOIN imports i ON i.id = m.last_import"
+                          " WHERE i.id = $1::uuid AND substr(m.id::text, 15, 1) = '7'"
+                          " AND ('x' || replace(substr(m.id::text, 1, 13), '-', ''))::bit(48)::int8"
+                          "  = floor(extract(epoch FROM i.started_at) * 1000)",
+                          id, NULL),
+                   3);
   /* Three court-appointed mandates as the rows say, each audited once. */
   assert_int_equal(db_int("SELECT count(*) FROM mandates WHERE source = $1 AND status = 'active'"
                           " AND origin = 'import' AND initiated_by = 'admin'"

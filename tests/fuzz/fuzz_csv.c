@@ -3,8 +3,8 @@
  * byte picks the format and the piece size; the rest is the upload.  Every
  * row must come out as valid UTF-8 fields, a row that passed must have
  * every required column and a forward period, and its binary COPY tuple
- * must read back as exactly 17 fields, the nine columns as the row holds
- * them, whatever the input held. */
+ * must read back as exactly 18 fields, the nine columns as the row holds
+ * them and a 16-byte id last, whatever the input held. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,8 +49,9 @@ static bool on_row(void *ctx, struct import_row *row) {
     if (row->until <= row->from || !row->ref_known)
       abort();
   }
-  size_t n = import_row_copy_line(row, NULL, 0);
-  if (n > sizeof copy_line || import_row_copy_line(row, copy_line, sizeof copy_line) != n)
+  static const struct import_id_base ids = {INT64_C(1780272000000), 0x89abcdefu};
+  size_t n = import_row_copy_line(row, &ids, NULL, 0);
+  if (n > sizeof copy_line || import_row_copy_line(row, &ids, copy_line, sizeof copy_line) != n)
     abort();
   const unsigned char *b = (const unsigned char *)copy_line, *end = b + n;
   if (n < 2 || ((b[0] << 8) | b[1]) != IMPORT_COPY_FIELDS)
@@ -62,6 +63,8 @@ static bool on_row(void *ctx, struct import_row *row) {
     uint32_t len = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
     b += 4;
     bool column = f >= 6 && f < 6 + IC_COUNT;
+    if (f == IMPORT_COPY_FIELDS - 1 && len != 16)
+      abort();
     if (len == UINT32_MAX) {
       if (column && row->len[f - 6] != 0)
         abort();
