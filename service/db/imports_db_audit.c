@@ -32,9 +32,9 @@ static const char changes_sql[] =
     " UNION ALL SELECT 'c', g.id, g.principal, g.service, g.external_ref, g.kind, NULL"
     "  FROM import_good g WHERE g.is_new)"
     " INSERT INTO import_changes (import_id, " IMPORT_CHANGE_COLS ")"
-    " SELECT '%s', row_number() OVER (ORDER BY substr(principal, 5)::int8, change, id), change, "
-    "id, principal,"
-    "  service, external_ref, kind, old FROM x ORDER BY substr(principal, 5)::int8, change, id"
+    " SELECT '%s', row_number() OVER (ORDER BY substr(principal, 5)::int8, change, id),"
+    "  change, id, principal, service, external_ref, kind, old"
+    "  FROM x ORDER BY substr(principal, 5)::int8, change, id"
     " RETURNING " IMPORT_CHANGE_COLS ") TO STDOUT";
 
 /* Runs changes_sql and digests the rows as they come back. */
