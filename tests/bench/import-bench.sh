@@ -58,8 +58,10 @@ fi
 mkdir -p "$work"
 table=import_bench_bare_$$
 sampler=
+prober=
 cleanup() {
   if [[ -n $sampler ]]; then kill "$sampler" 2>/dev/null || true; fi
+  if [[ -n $prober ]]; then kill "$prober" 2>/dev/null || true; fi
   psql -X -q -d "$DATABASE_URL" -c "DROP TABLE IF EXISTS $table, ${table}_csv" >/dev/null 2>&1 ||
     true
   if ((cleanup_work)); then rm -rf "$work"; fi
@@ -121,9 +123,53 @@ if [[ -n $pid ]]; then
   sampler=$!
 fi
 
+# A portal's token exchanges while the first import runs: a mandate made through the API, then
+# one exchange every 100 ms until the import answers.  Secrets and tokens go to curl on stdin.
+# Skipped (said so) when the stack has no demo portal or IdP.
+probe_principal=bsn:999993653 probe_rep=bsn:999990019 probe_service=uwv-ww-aanvragen
+mint() { curl -fsS --max-time 10 --get --data-urlencode "bsn=${1#bsn:}" --data-urlencode loa=midden \
+  --data-urlencode ttl=3600 "$IDP_URL/mint"; }
+with_bearer() { printf 'header = "Authorization: Bearer %s"\n' "$1"; }
+probe_setup() {
+  [[ -n ${IDP_URL:-} && -n ${PORTAL_CLIENT_ID:-} && -n ${PORTAL_CLIENT_SECRET:-} ]] || return 1
+  local p_token id
+  p_token=$(mint "$probe_principal") && probe_token=$(mint "$probe_rep") || return 1
+  id=$(with_bearer "$p_token" | curl -fsS --max-time 10 -K - -H 'Content-Type: application/json' \
+    -d "{\"representative\":\"$probe_rep\",\"service\":\"$probe_service\",\"valid_from\":\"$(date -u +%F)\",\"valid_until\":\"$(date -u -d '+30 days' +%F)\"}" \
+    "$MACHTIGEN_URL/v1/mandates" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') ||
+    return 1
+  with_bearer "$probe_token" | curl -fsS --max-time 10 -o /dev/null -K - -X POST \
+    -H 'If-Match: "1"' "$MACHTIGEN_URL/v1/mandates/$id/accept"
+}
+probe() {
+  while :; do
+    {
+      printf 'user = "%s:%s"\n' "$PORTAL_CLIENT_ID" "$PORTAL_CLIENT_SECRET"
+      printf 'data-urlencode = "subject_token=%s"\n' "$probe_token"
+    } | curl -sS --max-time 10 -K - -o /dev/null -w '%{http_code} %{time_total}\n' \
+      -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+      -d subject_token_type=urn:ietf:params:oauth:token-type:id_token \
+      -d "requested_subject=$probe_principal" -d "scope=$probe_service" \
+      "$MACHTIGEN_URL/oauth2/token" >>"$work/probe.txt" 2>/dev/null
+    sleep 0.1
+  done
+}
+: >"$work/probe.txt"
+if probe_setup; then
+  probe &
+  prober=$!
+else
+  say "no token exchanges during the import: the stack has no demo portal or IdP to use"
+fi
+
 source=bench-$SEED
 say "importing ($source)"
 read -r status1 time1 < <(import_file "$work/first.json" "source=$source")
+if [[ -n $prober ]]; then
+  kill "$prober" 2>/dev/null || true
+  wait "$prober" 2>/dev/null || true
+  prober=
+fi
 [[ $status1 == 201 ]] || die "the import answered $status1: $(head -c 400 "$work/first.json")"
 say "importing the same file again"
 read -r status2 time2 < <(import_file "$work/second.json" "source=$source")
@@ -137,9 +183,10 @@ if [[ -n $pid ]]; then
   peak=$((hwm > sampled ? hwm : sampled))
 fi
 
-python3 - "$work/expect.json" "$work/first.json" "$work/second.json" <<EOF
+python3 - "$work/expect.json" "$work/first.json" "$work/second.json" "$work/probe.txt" <<EOF
 import json, sys
-expect, first, second = (json.load(open(p)) for p in sys.argv[1:])
+expect, first, second = (json.load(open(p)) for p in sys.argv[1:4])
+probes = [l.split() for l in open(sys.argv[4]) if len(l.split()) == 2]
 rows, copy_s, csv_s, csv_rows, t1, t2 = $ROWS, $copy_s, $csv_s, $csv_rows, $time1, $time2
 peak, base = ${peak:-0}, ${base_rss:-0}
 def num(x): return f"{x:,.0f}"
@@ -168,6 +215,11 @@ row('  phases', phases(first))
 row('import again (all unchanged)', f"{t2:.1f} s", '< 20 s', 'pass' if t2 < 20 else 'MISS',
     ratios(t2))
 row('  phases', phases(second))
+if probes:
+    times = sorted(float(t) * 1000 for _, t in probes)
+    ok = sum(1 for code, _ in probes if code == '200')
+    row('token exchanges during the first import', f"{ok} of {len(probes)} ok", '', '',
+        f"median {times[len(times) // 2]:.0f} ms, slowest {times[-1]:.0f} ms")
 if peak:
     row('machtigend peak RSS, both imports', f"{peak / 1024:.1f} MiB", '< 100 MiB',
         'pass' if peak < 100 * 1024 else 'MISS', f"{base / 1024:.1f} MiB before")
