@@ -282,7 +282,7 @@ static enum db_status apply_once(PGconn *c, const struct import_job *job,
   double t2 = import_mono_ms();
   out->merge_ms += t2 - t1;
   if (st == DB_OK)
-    st = import_audit_changes(c, job, &out->audit_seq);
+    st = import_audit_changes(c, job, out);
   out->audit_ms += import_mono_ms() - t2;
   return st;
 }
@@ -323,11 +323,11 @@ enum db_status import_db_apply(PGconn *c, const struct import_job *job,
 static const char report_sql[] =
     "INSERT INTO imports (id, source, mode, dry_run, format, client, rows, inserted, updated,"
     " unchanged, ended, superseded, rejected, sync_withheld, bytes, rejects_by_code, timings,"
-    " started_at, finished_at, audit_seq)"
+    " started_at, finished_at)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
     " coalesce((SELECT jsonb_object_agg(code, n) FROM (SELECT code, count(*) AS n"
     "  FROM import_rows WHERE code IS NOT NULL GROUP BY code) x), '{}'),"
-    " $16::jsonb, from_usec($17::int8), clock_timestamp(), nullif($18::int8, 0))";
+    " $16::jsonb, from_usec($17::int8), clock_timestamp())";
 
 static const char rejects_sql[] =
     "INSERT INTO import_rejects (import_id, line, code, message, external_ref, principal,"
@@ -337,10 +337,10 @@ static const char rejects_sql[] =
 
 enum db_status import_db_save_report(PGconn *c, const struct import_job *job,
                                      const struct import_outcome *o, const char *timings_json) {
-  char nums[10][24];
+  char nums[9][24];
   long long values[] = {o->rows,       o->inserted, o->updated, o->unchanged, o->ended,
-                        o->superseded, o->rejected, job->bytes, job->started, o->audit_seq};
-  for (int i = 0; i < 10; i++)
+                        o->superseded, o->rejected, job->bytes, job->started};
+  for (int i = 0; i < 9; i++)
     snprintf(nums[i], sizeof nums[i], "%lld", values[i]);
   const char *params[] = {job->id,
                           job->source,
@@ -358,11 +358,12 @@ enum db_status import_db_save_report(PGconn *c, const struct import_job *job,
                           o->sync_withheld ? "t" : "f",
                           nums[7],
                           timings_json,
-                          nums[8],
-                          nums[9]};
-  enum db_status st = import_run(c, "report", report_sql, 18, params, NULL);
+                          nums[8]};
+  enum db_status st = import_run(c, "report", report_sql, 17, params, NULL);
   if (st == DB_OK)
     st = import_run(c, "rejects", rejects_sql, 1, params, NULL);
+  if (st == DB_OK)
+    st = import_audit_seal(c, job, o);
   return st;
 }
 

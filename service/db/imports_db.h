@@ -38,7 +38,8 @@ struct import_job {
 struct import_outcome {
   long long rows, inserted, updated, unchanged, ended, superseded, rejected;
   bool sync_withheld;
-  long long audit_seq; /* the import_applied event, 0 for none */
+  long long changes; /* written to import_changes, to be sealed */
+  char digest[65];   /* of those, in hex (imports_db_audit.c) */
   double validate_ms, merge_ms, audit_ms;
 };
 

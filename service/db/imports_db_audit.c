@@ -99,9 +99,15 @@ static bool unhex32(const char *in, unsigned char out[32]) {
   return true;
 }
 
-/* Appends import_applied on the head, locked here until the commit. */
-static enum db_status seal(PGconn *c, const struct import_job *job, long long changes,
-                           const char *digest, long long *seq_out) {
+/* Appends import_applied on the head, locked here until the commit, and
+ * names it in the import's report: the last statements before the commit,
+ * so that other audited actions wait for the head as briefly as can be. */
+enum db_status import_audit_seal(PGconn *c, const struct import_job *job,
+                                 const struct import_outcome *o) {
+  if (o->changes == 0)
+    return DB_OK;
+  long long changes = o->changes;
+  const char *digest = o->digest;
   PGresult *r;
   enum db_status st = import_run(
       c, "audit head", "SELECT seq, encode(hash, 'hex') FROM audit_head FOR UPDATE", 0, NULL, &r);
@@ -138,16 +144,12 @@ static enum db_status seal(PGconn *c, const struct import_job *job, long long ch
         import_run(c, "audit head move", "UPDATE audit_head SET seq = $1, hash = decode($2, 'hex')",
                    2, (const char *const[]){seq_text, hash_hex}, NULL);
   if (st == DB_OK)
-    *seq_out = seq;
+    st = import_run(c, "report's seal", "UPDATE imports SET audit_seq = $2 WHERE id = $1::uuid", 2,
+                    (const char *const[]){job->id, seq_text}, NULL);
   return st;
 }
 
-enum db_status import_audit_changes(PGconn *c, const struct import_job *job, long long *seq) {
-  *seq = 0;
-  long long changes = 0;
-  char digest[65];
-  enum db_status st = write_changes(c, job, &changes, digest);
-  if (st != DB_OK || changes == 0)
-    return st;
-  return seal(c, job, changes, digest, seq);
+enum db_status import_audit_changes(PGconn *c, const struct import_job *job,
+                                    struct import_outcome *out) {
+  return write_changes(c, job, &out->changes, out->digest);
 }

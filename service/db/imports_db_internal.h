@@ -21,8 +21,12 @@ enum db_status import_run_count(PGconn *c, const char *what, const char *sql, in
  * mandates; fills the counts. */
 enum db_status import_check_rows(PGconn *c, const struct import_job *job,
                                  struct import_outcome *out);
-/* imports_db_audit.c: the changes in import_changes, sealed by one
- * chained event; *seq gets its number (0: there were no changes). */
-enum db_status import_audit_changes(PGconn *c, const struct import_job *job, long long *seq);
+/* imports_db_audit.c: the changes in import_changes (their number and
+ * digest in out), and, last before the commit, the chained event that
+ * seals them, named in the import's report. */
+enum db_status import_audit_changes(PGconn *c, const struct import_job *job,
+                                    struct import_outcome *out);
+enum db_status import_audit_seal(PGconn *c, const struct import_job *job,
+                                 const struct import_outcome *o);
 
 #endif
