@@ -12,14 +12,16 @@
 --   one statement (measured: 2.6 s for a million, 214 MB);
 -- * the import appends one event to the chain, `import_applied`, whose
 --   detail carries the number of changes and a digest of them (SHA-256
---   over the SHA-256 of each row's text, in the order of n; the
---   expression is IMPORT_CHANGES_DIGEST in service/db/audit.h, used by the
---   import and by `machtigend audit verify`), so changing, adding or
---   removing a change breaks the chain as it would for any other event;
+--   over their COPY text lines, the columns IMPORT_CHANGE_COLS, in the
+--   order of n, which runs 1, 2, 3, ...: changes_digest in
+--   service/db/audit.h, used by the import and by `machtigend audit
+--   verify`), so changing, adding or removing a change breaks the chain as
+--   it would for any other event;
 -- * imports.audit_seq names that event, and audit_trail shows both kinds
 --   of rows as one trail (the activity lists read it).
 --
--- The head is held only for that one event and the commit.
+-- The head is taken last, after the import's report is written, and held
+-- only for that one event, the report's audit_seq and the commit.
 
 ALTER TABLE imports ADD COLUMN audit_seq bigint UNIQUE;
 

@@ -57,12 +57,18 @@ static EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 static void sha256_fetch(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
 
+/* A new SHA-256 context, ready for input. */
+static EVP_MD_CTX *sha256_start(void) {
+  pthread_once(&sha256_once, sha256_fetch);
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, sha256_md != NULL ? sha256_md : EVP_sha256(), NULL);
+  return ctx;
+}
+
 void audit_digest(const unsigned char prev[32], long long seq, usec_t at,
                   const struct audit_event *e, unsigned char out[32]) {
-  pthread_once(&sha256_once, sha256_fetch);
-  struct digest_buf d = {.ctx = EVP_MD_CTX_new()};
+  struct digest_buf d = {.ctx = sha256_start()};
   unsigned len = 0;
-  EVP_DigestInit_ex(d.ctx, sha256_md != NULL ? sha256_md : EVP_sha256(), NULL);
   char nums[64];
   snprintf(nums, sizeof nums, "%lld|%lld", seq, (long long)at);
   digest_put(&d, prev, 32);
@@ -83,9 +89,7 @@ void audit_digest(const unsigned char prev[32], long long seq, usec_t at,
 /* ---- The changes of an import ---------------------------------------- */
 
 void changes_digest_start(struct changes_digest *d) {
-  pthread_once(&sha256_once, sha256_fetch);
-  *d = (struct changes_digest){.ctx = EVP_MD_CTX_new()};
-  EVP_DigestInit_ex(d->ctx, sha256_md != NULL ? sha256_md : EVP_sha256(), NULL);
+  *d = (struct changes_digest){.ctx = sha256_start()};
 }
 
 void changes_digest_line(struct changes_digest *d, const char *line, size_t len) {
@@ -96,19 +100,17 @@ void changes_digest_line(struct changes_digest *d, const char *line, size_t len)
   EVP_DigestUpdate(d->ctx, line, len);
 }
 
-static void to_hex(const unsigned char *in, size_t n, char *out);
-
 bool changes_digest_end(struct changes_digest *d, char hex[65]) {
   unsigned char out[32];
   unsigned len = 0;
   EVP_DigestFinal_ex(d->ctx, out, &len);
   EVP_MD_CTX_free(d->ctx);
   d->ctx = NULL;
-  to_hex(out, 32, hex);
+  audit_to_hex(out, 32, hex);
   return !d->out_of_order;
 }
 
-static void to_hex(const unsigned char *in, size_t n, char *out) {
+void audit_to_hex(const unsigned char *in, size_t n, char *out) {
   static const char hex[] = "0123456789abcdef";
   for (size_t i = 0; i < n; i++) {
     out[2 * i] = hex[in[i] >> 4];
@@ -117,7 +119,7 @@ static void to_hex(const unsigned char *in, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
-static bool from_hex(const char *in, unsigned char *out, size_t n) {
+bool audit_from_hex(const char *in, unsigned char *out, size_t n) {
   if (in == NULL || strlen(in) != 2 * n)
     return false;
   for (size_t i = 0; i < n; i++) {
@@ -136,7 +138,7 @@ struct chain_head {
   unsigned char hash[32];
 };
 
-static usec_t wall_usec(void) {
+usec_t audit_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
@@ -153,15 +155,15 @@ static enum db_status append_on(struct db *db, struct chain_head *head, usec_t a
   unsigned char hash[32];
   memcpy(hash, head->hash, 32);
   char hex_prev[65], hex_hash[65], hex_head[65];
-  to_hex(head->hash, 32, hex_head);
+  audit_to_hex(head->hash, 32, hex_head);
   long long seq = head->seq;
   bool ok = rows != NULL;
   for (int i = 0; ok && i < n; i++) {
     const struct audit_event *e = events[i];
     seq++;
-    to_hex(hash, 32, hex_prev);
+    audit_to_hex(hash, 32, hex_prev);
     audit_digest(hash, seq, at, e, hash);
-    to_hex(hash, 32, hex_hash);
+    audit_to_hex(hash, 32, hex_hash);
     json_t *row =
         json_pack("{s:I, s:I, s:s, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s, s:s, s:s}", "seq",
                   (json_int_t)seq, "at", (json_int_t)at, "event", e->event, "mandate_id",
@@ -200,7 +202,7 @@ static enum db_status head_read(struct db *db, enum stmt s, struct chain_head *h
   enum db_status st = db_run(db, s, 0, NULL, &r);
   if (st == DB_OK) {
     head->seq = db_int(r, 0, 0);
-    if (!from_hex(db_text(r, 0, 1), head->hash, 32))
+    if (!audit_from_hex(db_text(r, 0, 1), head->hash, 32))
       st = DB_HARD_ERROR;
   } else if (st == DB_NOT_FOUND) {
     st = DB_HARD_ERROR; /* the head row is part of the schema */
@@ -218,7 +220,7 @@ enum db_status db_audit(struct db *db, const struct audit_event *e) {
   const struct audit_event *one[] = {e};
   bool moved;
   struct chain_head would_be;
-  st = append_on(db, &head, wall_usec(), one, 1, &moved, &would_be);
+  st = append_on(db, &head, audit_now(), one, 1, &moved, &would_be);
   return st == DB_OK && !moved ? DB_HARD_ERROR : st;
 }
 
@@ -232,7 +234,7 @@ static struct chain_head batch_head;
 static bool batch_head_known;
 
 enum db_status audit_append_batch(struct db *db, const struct audit_event *const *events, int n) {
-  usec_t at = wall_usec();
+  usec_t at = audit_now();
   for (int attempt = 0; attempt < 8; attempt++) {
     enum db_status st = DB_OK;
     if (!batch_head_known)
@@ -439,8 +441,8 @@ static int verify_chain(struct db *db, struct seals *seals, long long *checked) 
                               db_text(r, i, 8), db_text(r, i, 9)};
       unsigned char prev[32], hash[32], computed[32];
       const char *broken = NULL;
-      if (!from_hex(db_text(r, i, 10), prev, 32) || !from_hex(db_text(r, i, 11), hash, 32) ||
-          memcmp(prev, expect, 32) != 0)
+      if (!audit_from_hex(db_text(r, i, 10), prev, 32) ||
+          !audit_from_hex(db_text(r, i, 11), hash, 32) || memcmp(prev, expect, 32) != 0)
         broken = "prev_hash does not match the row before";
       if (broken == NULL) {
         audit_digest(prev, seq, db_int(r, i, 1), &e, computed);
@@ -468,7 +470,7 @@ static int verify_chain(struct db *db, struct seals *seals, long long *checked) 
     return 2;
   }
   unsigned char head[32];
-  bool head_ok = db_int(r, 0, 0) == last && from_hex(db_text(r, 0, 1), head, 32) &&
+  bool head_ok = db_int(r, 0, 0) == last && audit_from_hex(db_text(r, 0, 1), head, 32) &&
                  memcmp(head, expect, 32) == 0;
   PQclear(r);
   if (!head_ok) {

@@ -51,6 +51,13 @@ void changes_digest_line(struct changes_digest *d, const char *line, size_t len)
 /* The digest in hex; false when the lines were not n = 1, 2, 3, ... */
 bool changes_digest_end(struct changes_digest *d, char hex[65]);
 
+/* n bytes as 2n hex digits (out holds 2n + 1), and back: false unless in
+ * is exactly 2n hex digits. */
+void audit_to_hex(const unsigned char *in, size_t n, char *out);
+bool audit_from_hex(const char *in, unsigned char *out, size_t n);
+/* The wall clock, as events record it. */
+usec_t audit_now(void);
+
 /* The canonical digest (exposed for tests). */
 void audit_digest(const unsigned char prev[32], long long seq, usec_t at,
                   const struct audit_event *e, unsigned char out[32]);

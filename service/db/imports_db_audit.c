@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "db/audit.h"
 #include "db/imports_db_internal.h"
@@ -38,8 +37,8 @@ static const char changes_sql[] =
     " RETURNING " IMPORT_CHANGE_COLS ") TO STDOUT";
 
 /* Runs changes_sql and digests the rows as they come back. */
-static enum db_status write_changes(PGconn *c, const struct import_job *job, long long *count,
-                                    char digest[65]) {
+enum db_status import_audit_changes(PGconn *c, const struct import_job *job,
+                                    struct import_outcome *out) {
   char sql[sizeof changes_sql + 64];
   snprintf(sql, sizeof sql, changes_sql, job->id);
   PGresult *r = PQexec(c, sql);
@@ -56,8 +55,8 @@ static enum db_status write_changes(PGconn *c, const struct import_job *job, lon
     changes_digest_line(&d, line, (size_t)len);
     PQfreemem(line);
   }
-  bool in_order = changes_digest_end(&d, digest);
-  *count = d.count;
+  bool in_order = changes_digest_end(&d, out->digest);
+  out->changes = d.count;
   while ((r = PQgetResult(c)) != NULL) {
     if (PQresultStatus(r) != PGRES_COMMAND_OK && st == DB_OK)
       st = import_classify(c, r, "changes");
@@ -72,33 +71,6 @@ static enum db_status write_changes(PGconn *c, const struct import_job *job, lon
   return st;
 }
 
-static usec_t wall_usec(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
-}
-
-static void hex32(const unsigned char *in, char out[65]) {
-  static const char hex[] = "0123456789abcdef";
-  for (int i = 0; i < 32; i++) {
-    out[2 * i] = hex[in[i] >> 4];
-    out[2 * i + 1] = hex[in[i] & 15];
-  }
-  out[64] = '\0';
-}
-
-static bool unhex32(const char *in, unsigned char out[32]) {
-  if (in == NULL || strlen(in) != 64)
-    return false;
-  for (int i = 0; i < 32; i++) {
-    unsigned v;
-    if (sscanf(in + 2 * i, "%2x", &v) != 1)
-      return false;
-    out[i] = (unsigned char)v;
-  }
-  return true;
-}
-
 /* Appends import_applied on the head, locked here until the commit, and
  * names it in the import's report: the last statements before the commit,
  * so that other audited actions wait for the head as briefly as can be. */
@@ -106,15 +78,13 @@ enum db_status import_audit_seal(PGconn *c, const struct import_job *job,
                                  const struct import_outcome *o) {
   if (o->changes == 0)
     return DB_OK;
-  long long changes = o->changes;
-  const char *digest = o->digest;
   PGresult *r;
   enum db_status st = import_run(
       c, "audit head", "SELECT seq, encode(hash, 'hex') FROM audit_head FOR UPDATE", 0, NULL, &r);
   if (st != DB_OK)
     return st;
   unsigned char prev[32], hash[32];
-  bool head_ok = PQntuples(r) == 1 && unhex32(PQgetvalue(r, 0, 1), prev);
+  bool head_ok = PQntuples(r) == 1 && audit_from_hex(PQgetvalue(r, 0, 1), prev, 32);
   long long seq = head_ok ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) + 1 : 0;
   PQclear(r);
   if (!head_ok)
@@ -124,15 +94,15 @@ enum db_status import_audit_seal(PGconn *c, const struct import_job *job,
   char detail[400];
   snprintf(detail, sizeof detail,
            "{\"import\":\"%s\",\"source\":\"%s\",\"changes\":%lld,\"digest\":\"%s\"}", job->id,
-           job->source, changes, digest);
-  usec_t at = wall_usec();
+           job->source, o->changes, o->digest);
+  usec_t at = audit_now();
   struct audit_event e = {.event = "import_applied", .actor = job->actor, .detail_json = detail};
   audit_digest(prev, seq, at, &e, hash);
   char seq_text[24], at_text[24], prev_hex[65], hash_hex[65];
   snprintf(seq_text, sizeof seq_text, "%lld", seq);
   snprintf(at_text, sizeof at_text, "%lld", (long long)at);
-  hex32(prev, prev_hex);
-  hex32(hash, hash_hex);
+  audit_to_hex(prev, 32, prev_hex);
+  audit_to_hex(hash, 32, hash_hex);
   const char *params[] = {seq_text, at_text, e.event, e.actor, detail, prev_hex, hash_hex};
   st = import_run(c, "import event",
                   "INSERT INTO audit_events (seq, at, event, actor, detail, prev_hash, hash)"
@@ -147,9 +117,4 @@ enum db_status import_audit_seal(PGconn *c, const struct import_job *job,
     st = import_run(c, "report's seal", "UPDATE imports SET audit_seq = $2 WHERE id = $1::uuid", 2,
                     (const char *const[]){job->id, seq_text}, NULL);
   return st;
-}
-
-enum db_status import_audit_changes(PGconn *c, const struct import_job *job,
-                                    struct import_outcome *out) {
-  return write_changes(c, job, &out->changes, out->digest);
 }

@@ -5,8 +5,8 @@
 
 void activity_cursor_text(const PGresult *r, int row, char *out, size_t size) {
   const char *n = PQgetvalue(r, row, PQnfields(r) - 1);
-  snprintf(out, size, "%s%s%s", PQgetvalue(r, row, 0), strcmp(n, "0") != 0 ? "." : "",
-           strcmp(n, "0") != 0 ? n : "");
+  bool change = strcmp(n, "0") != 0; /* of an import, not an event of the chain */
+  snprintf(out, size, "%s%s%s", PQgetvalue(r, row, 0), change ? "." : "", change ? n : "");
 }
 
 enum db_status db_activity_list(struct db *db, const char *principal,
