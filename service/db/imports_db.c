@@ -241,12 +241,13 @@ static enum db_status merge(PGconn *c, const struct import_job *job,
                             const struct import_outcome *o) {
   const char *params[] = {job->id, job->source};
   const char *old_params[] = {o->updated > 0 ? "t" : "f"};
-  /* The writers of live mandates take turns (schema/0005): an import
-   * alone, from its first write to its commit. */
-  enum db_status st =
-      import_run(c, "live mandates lock", "SELECT mandates_lock_live()", 0, NULL, NULL);
+  enum db_status st = import_run(c, "old values", old_sql, 1, old_params, NULL);
+  /* The checks before stand for the live rule (schema/0007): this
+   * transaction has held the live mandates' lock since before them. */
   if (st == DB_OK)
-    st = import_run(c, "old values", old_sql, 1, old_params, NULL);
+    st = import_run(c, "live rule checked",
+                    "SELECT set_config('machtigen.live_rule', 'checked-by-import', true)", 0, NULL,
+                    NULL);
   static const struct {
     const char *what, *sql;
     int nparams;
@@ -266,14 +267,24 @@ static enum db_status merge(PGconn *c, const struct import_job *job,
       st = DB_HARD_ERROR;
     }
   }
+  if (st == DB_OK)
+    st = import_run(c, "live rule checked (end)",
+                    "SELECT set_config('machtigen.live_rule', '', true)", 0, NULL, NULL);
   return st;
 }
 
-/* The checks, the merge and the audit rows, once. */
+/* The checks, the merge and the audit rows, once.  A real run first takes
+ * the live mandates' lock (schema/0005): the writers of live mandates
+ * take turns, and an import's turn lasts from before its checks to its
+ * commit, so that what it checked still holds when it writes. */
 static enum db_status apply_once(PGconn *c, const struct import_job *job,
                                  struct import_outcome *out) {
   double t0 = import_mono_ms();
-  enum db_status st = import_check_rows(c, job, out);
+  enum db_status st = DB_OK;
+  if (!job->dry_run)
+    st = import_run(c, "live mandates lock", "SELECT mandates_lock_live()", 0, NULL, NULL);
+  if (st == DB_OK)
+    st = import_check_rows(c, job, out);
   double t1 = import_mono_ms();
   out->validate_ms += t1 - t0;
   if (st != DB_OK || job->dry_run)
@@ -297,9 +308,10 @@ enum db_status import_db_apply(PGconn *c, const struct import_job *job,
   enum db_status st = import_run(
       c, "merge lock",
       "SELECT pg_advisory_xact_lock(hashtextextended('machtigen-import-merge', 0))", 0, NULL, NULL);
-  /* A change made meanwhile through the API (an accepted request that
-   * now overlaps, a deadlock) fails the merge: the staged rows are still
-   * there, so check and merge again from them, and the new checks see it. */
+  /* A merge that meets a change made meanwhile (a deadlock with a request
+   * that changes a mandate this import updates; a conflict the checks
+   * could not see) fails: the staged rows are still there, so check and
+   * merge again from them, and the new checks see it. */
   for (int attempt = 0; st == DB_OK && attempt < APPLY_ATTEMPTS; attempt++) {
     st = import_run(c, "savepoint", "SAVEPOINT import_apply", 0, NULL, NULL);
     if (st == DB_OK)

@@ -1097,10 +1097,10 @@ static void exec_or_fail(PGconn *c, const char *sql, const char *const *params, 
   PQclear(r);
 }
 
-/* A mandate committed through another way while the import merges (here
+/* A mandate being made live another way while the import runs (here
  * another registry's, held open until the import waits for it): the
- * merge meets it, checks again from the staged rows and rejects just
- * the row that now overlaps. */
+ * import waits for it before its checks (the live mandates' lock), then
+ * sees it and rejects just the row that now overlaps. */
 static void test_concurrent_change_is_checked_again(void **state) {
   (void)state;
   char *source = new_source("race");
