@@ -76,7 +76,7 @@ enum db_status import_run_count(PGconn *c, const char *what, const char *sql, in
 
 /* ---- Connection and transaction -------------------------------------- */
 
-PGconn *import_db_open(void) {
+PGconn *import_db_connect(const char *application_name) {
   PGconn *c = PQconnectdb(config.database_url);
   if (PQstatus(c) != CONNECTION_OK) {
     log_msg(LOG_ERROR, "import: database connection failed");
@@ -85,16 +85,19 @@ PGconn *import_db_open(void) {
   }
   /* Memory for the sorts and hashes over a whole file, and for the
    * staging table (this session's own). */
+  const char *params[] = {application_name};
   if (import_run(
           c, "session settings",
-          "SELECT set_config('application_name', 'machtigend-import', false),"
+          "SELECT set_config('application_name', $1, false),"
           " set_config('work_mem', '128MB', false), set_config('temp_buffers', '128MB', false)",
-          0, NULL, NULL) != DB_OK) {
+          1, params, NULL) != DB_OK) {
     PQfinish(c);
     return NULL;
   }
   return c;
 }
+
+PGconn *import_db_open(void) { return import_db_connect("machtigend-import"); }
 
 void import_db_close(PGconn *c) {
   if (c == NULL)
@@ -196,39 +199,54 @@ enum db_status import_db_commit(PGconn *c) {
 
 /* ---- Merge ------------------------------------------------------------ */
 
-/* Ends first and inserts last, so that a mandate moved aside by this
- * import never meets the exclusion constraint on the way. */
+/* Each merge statement sends back the changes it makes, as the trail
+ * stores them (imports_db_audit.c): change, mandate id, principal,
+ * service, external_ref, kind, old values.  COPY takes no parameters: %1$s
+ * is the import's id (ours, a UUID), %2$s the source as a quoted literal.
+ *
+ * Ends first and inserts last, so that a mandate moved aside by this
+ * import is out of the way of the rows that replace it. */
 static const char end_sync_sql[] =
-    "UPDATE mandates m SET status = 'revoked', version = m.version + 1, updated_at = now(),"
-    " last_import = $1::uuid, reason = 'Ended by import ' || $1::text || ': not in the file of '"
-    " || m.source || ' (mode=sync).' FROM import_ended e WHERE m.id = e.id";
+    "COPY (UPDATE mandates m SET status = 'revoked', version = m.version + 1,"
+    " updated_at = now(), last_import = '%1$s', reason = 'Ended by import %1$s: not in the file"
+    " of ' || m.source || ' (mode=sync).' FROM import_ended e WHERE m.id = e.id"
+    " RETURNING 'e', m.id, e.principal, e.service, e.external_ref, NULL, NULL) TO STDOUT";
 
 static const char end_superseded_sql[] =
-    "UPDATE mandates m SET status = 'revoked', version = m.version + 1, updated_at = now(),"
-    " last_import = $1::uuid, reason = 'Ended by import ' || $1::text || ': a court-appointed "
-    "mandate now"
-    " covers this service.' FROM import_superseded s WHERE m.id = s.id";
+    "COPY (UPDATE mandates m SET status = 'revoked', version = m.version + 1,"
+    " updated_at = now(), last_import = '%1$s', reason = 'Ended by import %1$s: a"
+    " court-appointed mandate now covers this service.' FROM import_superseded s"
+    " WHERE m.id = s.id RETURNING 's', m.id, s.principal, s.service, s.by_ref, NULL, NULL)"
+    " TO STDOUT";
 
 /* A suspended mandate stays suspended (an administrator's decision); any
- * other comes back as active with the row's values. */
+ * other comes back as active with the row's values.  The trail keeps what
+ * it was (import_old). */
 static const char update_sql[] =
-    "UPDATE mandates m SET principal = g.principal, representative = g.representative,"
+    "COPY (UPDATE mandates m SET principal = g.principal, representative = g.representative,"
     " service = g.service, kind = g.kind, valid_from = g.valid_from,"
     " valid_until = g.valid_until, court_ref = g.court_ref, court = g.court,"
     " status = CASE WHEN m.status = 'suspended' THEN m.status ELSE 'active' END,"
     " reason = CASE WHEN m.status = 'suspended' THEN m.reason END,"
-    " version = m.version + 1, updated_at = now(), last_import = $1::uuid"
-    " FROM import_good g WHERE m.id = g.id AND NOT g.is_new AND NOT g.unchanged";
+    " version = m.version + 1, updated_at = now(), last_import = '%1$s'"
+    " FROM import_good g JOIN import_old o ON o.id = g.id"
+    " WHERE m.id = g.id AND NOT g.is_new AND NOT g.unchanged"
+    " RETURNING 'u', m.id, g.principal, g.service, g.external_ref, g.kind,"
+    " jsonb_build_object('status', o.status, 'principal', o.principal,"
+    " 'representative', o.representative, 'service', o.service, 'kind', o.kind,"
+    " 'valid_from', o.valid_from, 'valid_until', o.valid_until, 'court_ref', o.court_ref,"
+    " 'court', o.court)) TO STDOUT";
 
 /* In the file's order, which is the order of the new ids (and, in the
  * files registries send, mostly of the representatives and references):
  * the indexes that start with them take the rows in sequence. */
 static const char insert_sql[] =
-    "INSERT INTO mandates (id, principal, representative, service, kind, status, valid_from,"
-    " valid_until, initiated_by, origin, court_ref, court, source, external_ref, last_import)"
-    " SELECT id, principal, representative, service, kind, 'active', valid_from, valid_until,"
-    " 'admin', 'import', court_ref, court, $2, external_ref, $1::uuid FROM import_good"
-    " WHERE is_new";
+    "COPY (INSERT INTO mandates (id, principal, representative, service, kind, status,"
+    " valid_from, valid_until, initiated_by, origin, court_ref, court, source, external_ref,"
+    " last_import) SELECT id, principal, representative, service, kind, 'active', valid_from,"
+    " valid_until, 'admin', 'import', court_ref, court, %2$s, external_ref, '%1$s'"
+    " FROM import_good WHERE is_new"
+    " RETURNING 'c', id, principal, service, external_ref, kind, NULL) TO STDOUT";
 
 /* What the mandates an import updates were, for the audit trail. */
 static const char old_sql[] =
@@ -237,9 +255,7 @@ static const char old_sql[] =
     " FROM import_good g JOIN mandates m ON m.id = g.id"
     " WHERE $1::boolean AND NOT g.is_new AND NOT g.unchanged";
 
-static enum db_status merge(PGconn *c, const struct import_job *job,
-                            const struct import_outcome *o) {
-  const char *params[] = {job->id, job->source};
+static enum db_status merge(PGconn *c, const struct import_job *job, struct import_outcome *o) {
   const char *old_params[] = {o->updated > 0 ? "t" : "f"};
   enum db_status st = import_run(c, "old values", old_sql, 1, old_params, NULL);
   /* The checks before stand for the live rule (schema/0007): this
@@ -248,25 +264,33 @@ static enum db_status merge(PGconn *c, const struct import_job *job,
     st = import_run(c, "live rule checked",
                     "SELECT set_config('machtigen.live_rule', 'checked-by-import', true)", 0, NULL,
                     NULL);
+  char *source = PQescapeLiteral(c, job->source, strlen(job->source));
+  if (source == NULL)
+    st = DB_HARD_ERROR;
   static const struct {
     const char *what, *sql;
-    int nparams;
-  } steps[] = {{"end (sync)", end_sync_sql, 1},
-               {"end (superseded)", end_superseded_sql, 1},
-               {"update", update_sql, 1},
-               {"insert", insert_sql, 2}};
+  } steps[] = {{"end (sync)", end_sync_sql},
+               {"end (superseded)", end_superseded_sql},
+               {"update", update_sql},
+               {"insert", insert_sql}};
   long long expect[] = {o->ended, o->superseded, o->updated, o->inserted};
   for (int i = 0; st == DB_OK && i < 4; i++) {
     if (expect[i] == 0)
       continue;
+    char *sql = NULL;
     long long n = 0;
-    st = import_run_count(c, steps[i].what, steps[i].sql, steps[i].nparams, params, &n);
+    if (asprintf(&sql, steps[i].sql, job->id, source) < 0)
+      st = DB_HARD_ERROR;
+    else
+      st = import_trail_stream(c, job, o, steps[i].what, sql, &n);
+    free(sql);
     if (st == DB_OK && n != expect[i]) {
       log_msg(LOG_ERROR, "import %s: %s touched %lld rows, not %lld", job->id, steps[i].what, n,
               expect[i]);
       st = DB_HARD_ERROR;
     }
   }
+  PQfreemem(source);
   if (st == DB_OK)
     st = import_run(c, "live rule checked (end)",
                     "SELECT set_config('machtigen.live_rule', '', true)", 0, NULL, NULL);
@@ -289,11 +313,14 @@ static enum db_status apply_once(PGconn *c, const struct import_job *job,
   out->validate_ms += t1 - t0;
   if (st != DB_OK || job->dry_run)
     return st;
-  st = merge(c, job, out);
+  st = import_trail_open(out);
+  if (st == DB_OK)
+    st = merge(c, job, out);
   double t2 = import_mono_ms();
   out->merge_ms += t2 - t1;
+  /* What the trail's backend has still to write after the merge. */
   if (st == DB_OK)
-    st = import_audit_changes(c, job, out);
+    st = import_trail_end(out);
   out->audit_ms += import_mono_ms() - t2;
   return st;
 }
@@ -316,6 +343,8 @@ enum db_status import_db_apply(PGconn *c, const struct import_job *job,
     st = import_run(c, "savepoint", "SAVEPOINT import_apply", 0, NULL, NULL);
     if (st == DB_OK)
       st = apply_once(c, job, out);
+    if (st != DB_OK)
+      import_trail_abandon(out);
     if (st != DB_CONFLICT && st != DB_SOFT_ERROR)
       return st;
     log_msg(LOG_WARN, "import %s: a concurrent change got in the way; checking again", job->id);
@@ -348,7 +377,7 @@ static const char rejects_sql[] =
     " valid_from, valid_until, court_ref, court FROM import_rows WHERE code IS NOT NULL";
 
 enum db_status import_db_save_report(PGconn *c, const struct import_job *job,
-                                     const struct import_outcome *o, const char *timings_json) {
+                                     struct import_outcome *o, const char *timings_json) {
   char nums[9][24];
   long long values[] = {o->rows,       o->inserted, o->updated, o->unchanged, o->ended,
                         o->superseded, o->rejected, job->bytes, job->started};
@@ -376,6 +405,8 @@ enum db_status import_db_save_report(PGconn *c, const struct import_job *job,
     st = import_run(c, "rejects", rejects_sql, 1, params, NULL);
   if (st == DB_OK)
     st = import_audit_seal(c, job, o);
+  else
+    import_trail_abandon(o);
   return st;
 }
 

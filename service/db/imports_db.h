@@ -38,8 +38,9 @@ struct import_job {
 struct import_outcome {
   long long rows, inserted, updated, unchanged, ended, superseded, rejected;
   bool sync_withheld;
-  long long changes; /* written to import_changes, to be sealed */
-  char digest[65];   /* of those, in hex (imports_db_audit.c) */
+  long long changes;          /* written to import_changes, to be sealed */
+  char digest[65];            /* of those, in hex (imports_db_audit.c) */
+  struct import_trail *trail; /* their writer, from the merge to the seal */
   double validate_ms, merge_ms, audit_ms;
 };
 
@@ -64,8 +65,10 @@ enum db_status import_db_copy_end(PGconn *c, const char *abort_reason);
 /* Everything after the upload: checks, merge, audit.  DB_CONFLICT: the
  * merge met a change made at the same time (nothing is kept). */
 enum db_status import_db_apply(PGconn *c, const struct import_job *job, struct import_outcome *out);
+/* The report, the rejected rows and the audit trail's seal (out's trail
+ * is closed either way). */
 enum db_status import_db_save_report(PGconn *c, const struct import_job *job,
-                                     const struct import_outcome *out, const char *timings_json);
+                                     struct import_outcome *out, const char *timings_json);
 enum db_status import_db_commit(PGconn *c);
 
 /* On the worker connection: the report row (columns in IMPORT_COLS

@@ -1,7 +1,17 @@
 /* The audit trail of an import (schema/0006): every change one narrow row
- * of import_changes, written in one statement, and one chained event,
- * import_applied, that seals them with their number and digest.  The
- * chain head is held for that one event and the commit only. */
+ * of import_changes, and one chained event, import_applied, that seals
+ * them with their number and digest.
+ *
+ * The rows are written on a second connection, the trail's, while the
+ * merge runs: each merge statement sends back the changes it makes
+ * (COPY (… RETURNING …) TO STDOUT), machtigend numbers and digests them
+ * and passes them on to a COPY into import_changes, so the two backends
+ * write the mandates and their trail at the same time, on two cores.  The
+ * trail's transaction commits just before the import's, after the seal;
+ * should the import's commit then fail, its changes stay behind with no
+ * event sealing them: they are in no trail, and `audit verify` counts
+ * them as changes of an import that did not finish.  The chain head is
+ * held for the seal and the commit only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,74 +20,130 @@
 #include "db/imports_db_internal.h"
 #include "log.h"
 
-/* Every change in one statement, by principal (the trail's index by
- * principal then takes them in sequence; sorted as the number the 9
- * digits make, which is their text's order: a text sort of a million
- * 'bsn:…' values was most of this statement, as they share the prefix
- * that abbreviated sort keys are made of), numbered in that order, and
- * sent back as inserted for the digest.  %s: the import's id (COPY takes
- * no parameters; the id is ours, a UUID). */
-static const char changes_sql[] =
-    "COPY (WITH x AS ("
-    " SELECT 'e'::\"char\" AS change, e.id, e.principal, e.service, e.external_ref,"
-    "  NULL::mandate_kind AS kind, NULL::jsonb AS old FROM import_ended e"
-    " UNION ALL SELECT 's', s.id, s.principal, s.service, s.by_ref, NULL, NULL"
-    "  FROM import_superseded s"
-    " UNION ALL SELECT 'u', g.id, g.principal, g.service, g.external_ref, g.kind,"
-    "  jsonb_build_object('status', o.status, 'principal', o.principal,"
-    "  'representative', o.representative, 'service', o.service, 'kind', o.kind,"
-    "  'valid_from', o.valid_from, 'valid_until', o.valid_until, 'court_ref', o.court_ref,"
-    "  'court', o.court) FROM import_good g JOIN import_old o ON o.id = g.id"
-    " UNION ALL SELECT 'c', g.id, g.principal, g.service, g.external_ref, g.kind, NULL"
-    "  FROM import_good g WHERE g.is_new)"
-    " INSERT INTO import_changes (import_id, " IMPORT_CHANGE_COLS ")"
-    " SELECT '%s', row_number() OVER (ORDER BY substr(principal, 5)::int8, change, id),"
-    "  change, id, principal, service, external_ref, kind, old"
-    "  FROM x ORDER BY substr(principal, 5)::int8, change, id"
-    " RETURNING " IMPORT_CHANGE_COLS ") TO STDOUT";
+/* Lines are passed on in pieces of about this size. */
+#define TRAIL_PIECE (64 * 1024)
 
-/* Runs changes_sql and digests the rows as they come back. */
-enum db_status import_audit_changes(PGconn *c, const struct import_job *job,
-                                    struct import_outcome *out) {
-  char sql[sizeof changes_sql + 64];
-  snprintf(sql, sizeof sql, changes_sql, job->id);
-  PGresult *r = PQexec(c, sql);
-  enum db_status st =
-      PQresultStatus(r) == PGRES_COPY_OUT ? DB_OK : import_classify(c, r, "changes");
+struct import_trail {
+  PGconn *conn;
+  struct changes_digest digest;
+  bool copying;
+  size_t len;
+  char buf[TRAIL_PIECE + 512];
+};
+
+static void trail_close(struct import_trail *t) {
+  if (t == NULL)
+    return;
+  if (t->digest.ctx != NULL)
+    changes_digest_end(&t->digest, (char[65]){0});
+  import_db_close(t->conn);
+  free(t);
+}
+
+void import_trail_abandon(struct import_outcome *out) {
+  trail_close(out->trail);
+  out->trail = NULL;
+}
+
+enum db_status import_trail_open(struct import_outcome *out) {
+  struct import_trail *t = calloc(1, sizeof *t);
+  if (t == NULL)
+    return DB_HARD_ERROR;
+  out->trail = t;
+  t->conn = import_db_connect("machtigend-import-trail");
+  if (t->conn == NULL)
+    return DB_HARD_ERROR;
+  enum db_status st = import_run(t->conn, "trail begin", "BEGIN", 0, NULL, NULL);
+  if (st != DB_OK)
+    return st;
+  PGresult *r =
+      PQexec(t->conn, "COPY import_changes (import_id, " IMPORT_CHANGE_COLS ") FROM STDIN");
+  st = PQresultStatus(r) == PGRES_COPY_IN ? DB_OK : import_classify(t->conn, r, "trail copy");
   PQclear(r);
   if (st != DB_OK)
     return st;
-  struct changes_digest d;
-  changes_digest_start(&d);
+  t->copying = true;
+  changes_digest_start(&t->digest);
+  return DB_OK;
+}
+
+static bool trail_flush(struct import_trail *t) {
+  if (t->len > 0 && !import_db_copy_put(t->conn, t->buf, t->len))
+    return false;
+  t->len = 0;
+  return true;
+}
+
+/* One change as the merge sent it (change … old, a COPY text line): its
+ * number goes in front, the digest takes it, and the import's id in front
+ * of that goes to import_changes. */
+static bool trail_add(struct import_trail *t, const char *import_id, const char *line, size_t len) {
+  if (t->len + len + 64 > sizeof t->buf && !trail_flush(t))
+    return false;
+  if (len + 64 > sizeof t->buf) /* cannot be: a change is a few hundred bytes */
+    return false;
+  char *at = t->buf + t->len;
+  int id_len = snprintf(at, 40, "%s\t", import_id);
+  int n_len = snprintf(at + id_len, 24, "%lld\t", t->digest.count + 1);
+  memcpy(at + id_len + n_len, line, len);
+  changes_digest_line(&t->digest, at + id_len, (size_t)n_len + len);
+  t->len += (size_t)id_len + (size_t)n_len + len;
+  return true;
+}
+
+enum db_status import_trail_stream(PGconn *c, const struct import_job *job,
+                                   struct import_outcome *out, const char *what, const char *sql,
+                                   long long *rows) {
+  struct import_trail *t = out->trail;
+  *rows = 0;
+  PGresult *r = PQexec(c, sql);
+  enum db_status st = PQresultStatus(r) == PGRES_COPY_OUT ? DB_OK : import_classify(c, r, what);
+  PQclear(r);
+  if (st != DB_OK)
+    return st;
   char *line;
   int len;
+  bool passed = true;
   while ((len = PQgetCopyData(c, &line, 0)) > 0) {
-    changes_digest_line(&d, line, (size_t)len);
+    if (passed)
+      passed = trail_add(t, job->id, line, (size_t)len);
+    (*rows)++;
     PQfreemem(line);
   }
-  bool in_order = changes_digest_end(&d, out->digest);
-  out->changes = d.count;
   while ((r = PQgetResult(c)) != NULL) {
     if (PQresultStatus(r) != PGRES_COMMAND_OK && st == DB_OK)
-      st = import_classify(c, r, "changes");
+      st = import_classify(c, r, what);
     PQclear(r);
   }
-  if (len == -2 && st == DB_OK)
-    st = DB_HARD_ERROR;
-  if (st == DB_OK && !in_order) {
-    log_msg(LOG_ERROR, "import %s: the changes came back out of order", job->id);
+  if (st == DB_OK && (len == -2 || !passed)) {
+    log_msg(LOG_ERROR, "import %s: %s: the changes could not be passed on", job->id, what);
     st = DB_HARD_ERROR;
   }
   return st;
 }
 
+enum db_status import_trail_end(struct import_outcome *out) {
+  struct import_trail *t = out->trail;
+  if (!trail_flush(t))
+    return DB_HARD_ERROR;
+  t->copying = false;
+  enum db_status st = import_db_copy_end(t->conn, NULL);
+  out->changes = t->digest.count;
+  if (!changes_digest_end(&t->digest, out->digest))
+    st = DB_HARD_ERROR; /* cannot be: the numbers are ours */
+  return st;
+}
+
 /* Appends import_applied on the head, locked here until the commit, and
- * names it in the import's report: the last statements before the commit,
- * so that other audited actions wait for the head as briefly as can be. */
+ * names it in the import's report; then the trail commits.  The last
+ * statements before the import's commit, so that other audited actions
+ * wait for the head as briefly as can be. */
 enum db_status import_audit_seal(PGconn *c, const struct import_job *job,
-                                 const struct import_outcome *o) {
-  if (o->changes == 0)
+                                 struct import_outcome *o) {
+  if (o->changes == 0) {
+    import_trail_abandon(o);
     return DB_OK;
+  }
   PGresult *r;
   enum db_status st = import_run(
       c, "audit head", "SELECT seq, encode(hash, 'hex') FROM audit_head FOR UPDATE", 0, NULL, &r);
@@ -116,5 +182,8 @@ enum db_status import_audit_seal(PGconn *c, const struct import_job *job,
   if (st == DB_OK)
     st = import_run(c, "report's seal", "UPDATE imports SET audit_seq = $2 WHERE id = $1::uuid", 2,
                     (const char *const[]){job->id, seq_text}, NULL);
+  if (st == DB_OK)
+    st = import_run(o->trail->conn, "trail commit", "COMMIT", 0, NULL, NULL);
+  import_trail_abandon(o);
   return st;
 }

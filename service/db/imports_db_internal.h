@@ -21,12 +21,22 @@ enum db_status import_run_count(PGconn *c, const char *what, const char *sql, in
  * mandates; fills the counts. */
 enum db_status import_check_rows(PGconn *c, const struct import_job *job,
                                  struct import_outcome *out);
-/* imports_db_audit.c: the changes in import_changes (their number and
- * digest in out), and, last before the commit, the chained event that
- * seals them, named in the import's report. */
-enum db_status import_audit_changes(PGconn *c, const struct import_job *job,
-                                    struct import_outcome *out);
-enum db_status import_audit_seal(PGconn *c, const struct import_job *job,
-                                 const struct import_outcome *o);
+/* A connection for an import's work (imports_db.h), by its application_name. */
+PGconn *import_db_connect(const char *application_name);
+
+/* imports_db_audit.c: the trail's connection, from before the merge to
+ * the seal (out->trail); each merge statement, a COPY (… RETURNING the
+ * change) TO STDOUT, streamed into it (*rows: the changes); the end of
+ * its COPY (out->changes and out->digest); and, last before the commit,
+ * the chained event that seals them, named in the import's report, and
+ * the trail's commit.  Abandoning rolls the trail back (out->trail may be
+ * NULL). */
+enum db_status import_trail_open(struct import_outcome *out);
+enum db_status import_trail_stream(PGconn *c, const struct import_job *job,
+                                   struct import_outcome *out, const char *what, const char *sql,
+                                   long long *rows);
+enum db_status import_trail_end(struct import_outcome *out);
+void import_trail_abandon(struct import_outcome *out);
+enum db_status import_audit_seal(PGconn *c, const struct import_job *job, struct import_outcome *o);
 
 #endif

@@ -1259,12 +1259,30 @@ static void test_audit_verifies(void **state) {
   int added = run(cmd);
   PQclear(db_query("DELETE FROM import_changes WHERE import_id = $1::uuid AND n > 1000000", import,
                    NULL));
+  /* Changes no event seals: of an import that did not finish (no report:
+   * its trail committed, its own commit failed) they are in no trail and
+   * only counted; of an import with a report they are broken. */
+  char unfinished_id[37];
+  random_uuid(unfinished_id);
+  char *unsealed_id = db_text("SELECT id::text FROM imports WHERE audit_seq IS NULL LIMIT 1", NULL);
+  static const char copy_first[] =
+      "INSERT INTO import_changes (import_id, n, change, mandate_id, principal, service)"
+      " SELECT $2::uuid, 1, change, mandate_id, principal, service FROM import_changes"
+      " WHERE import_id = $1::uuid AND n = 1";
+  PQclear(db_query(copy_first, import, unfinished_id, NULL));
+  int unfinished = run(cmd);
+  PQclear(db_query(copy_first, import, unsealed_id, NULL));
+  int unsealed = run(cmd);
+  PQclear(db_query("DELETE FROM import_changes WHERE import_id IN ($1::uuid, $2::uuid)",
+                   unfinished_id, unsealed_id, NULL));
   PQclear(db_query("ALTER TABLE import_changes ENABLE TRIGGER import_changes_append_only", NULL));
   int restored = run(cmd);
-  if (changed != 1 || added != 1 || restored != 0)
+  if (changed != 1 || added != 1 || unfinished != 0 || unsealed != 1 || restored != 0)
     fail_msg("audit verify exited %d after a change of import %s was altered (want 1), %d after "
-             "one was added (want 1), %d once put back (want 0)",
-             changed, import, added, restored);
+             "one was added (want 1), %d with changes of an unfinished import (want 0), %d with "
+             "unsealed changes of a finished one (want 1), %d once put back (want 0)",
+             changed, import, added, unfinished, unsealed, restored);
+  free(unsealed_id);
   free(import);
   free(service);
   free(cmd);
