@@ -313,13 +313,15 @@ static enum db_status apply_once(PGconn *c, const struct import_job *job,
   out->validate_ms += t1 - t0;
   if (st != DB_OK || job->dry_run)
     return st;
-  st = import_trail_open(out);
+  bool changes = out->inserted + out->updated + out->ended + out->superseded > 0;
+  if (changes)
+    st = import_trail_open(out);
   if (st == DB_OK)
     st = merge(c, job, out);
   double t2 = import_mono_ms();
   out->merge_ms += t2 - t1;
   /* What the trail's backend has still to write after the merge. */
-  if (st == DB_OK)
+  if (st == DB_OK && changes)
     st = import_trail_end(out);
   out->audit_ms += import_mono_ms() - t2;
   return st;

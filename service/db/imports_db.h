@@ -6,11 +6,17 @@
  *   import_db_start      BEGIN, try the source's advisory lock, staging table
  *   import_db_services   the catalogue, for the row checks done while reading
  *   import_db_copy_*     COPY the checked rows into the staging table
- *   import_db_apply      wait for the merge lock; duplicates, overlaps and
+ *   import_db_apply      wait for the merge lock (and, real runs, the live
+ *                        mandates' lock); duplicates, overlaps and
  *                        court-appointed mandates in set-based SQL; merge
- *                        into mandates; the audit rows (real runs only)
- *   import_db_save_report  the report and the rejected rows
+ *                        into mandates, its changes streamed to the trail
+ *                        (real runs only)
+ *   import_db_save_report  the report, the rejected rows, the trail's seal;
+ *                        the trail commits
  *   import_db_commit
+ *
+ * The trail is a second connection, open from the merge to the seal: it
+ * writes import_changes while the merge writes mandates (imports_db_audit.c).
  *
  * The report is read back on the worker connection (db_import_get). */
 #ifndef MACHTIGEN_IMPORTS_DB_H
