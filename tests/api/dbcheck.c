@@ -84,11 +84,12 @@ char *db_text(const char *sql, ...) {
 struct db_snapshot db_snapshot(void) {
   PGresult *r = db_query("SELECT (SELECT count(*) FROM mandates),"
                          " (SELECT coalesce(sum(version), 0) FROM mandates),"
-                         " (SELECT count(*) FROM audit_events)",
+                         " (SELECT count(*) FROM audit_events),"
+                         " (SELECT count(*) FROM import_changes)",
                          NULL);
-  struct db_snapshot s = {strtoll(PQgetvalue(r, 0, 0), NULL, 10),
-                          strtoll(PQgetvalue(r, 0, 1), NULL, 10),
-                          strtoll(PQgetvalue(r, 0, 2), NULL, 10)};
+  struct db_snapshot s = {
+      strtoll(PQgetvalue(r, 0, 0), NULL, 10), strtoll(PQgetvalue(r, 0, 1), NULL, 10),
+      strtoll(PQgetvalue(r, 0, 2), NULL, 10), strtoll(PQgetvalue(r, 0, 3), NULL, 10)};
   PQclear(r);
   return s;
 }
@@ -96,11 +97,11 @@ struct db_snapshot db_snapshot(void) {
 void db_expect_unchanged(const struct db_snapshot *before, const char *what) {
   struct db_snapshot now = db_snapshot();
   if (now.mandates != before->mandates || now.versions != before->versions ||
-      now.audit != before->audit)
+      now.audit != before->audit || now.changes != before->changes)
     fail_msg("%s changed the database: mandates %lld -> %lld, sum of versions %lld -> %lld, "
-             "audit_events %lld -> %lld",
+             "audit_events %lld -> %lld, import_changes %lld -> %lld",
              what, before->mandates, now.mandates, before->versions, now.versions, before->audit,
-             now.audit);
+             now.audit, before->changes, now.changes);
 }
 
 long long audit_head_seq(void) {

@@ -22,6 +22,7 @@ struct db_snapshot {
   long long mandates;
   long long versions; /* sum of mandates.version */
   long long audit;    /* count of audit_events */
+  long long changes;  /* count of import_changes */
 };
 
 struct db_snapshot db_snapshot(void);

@@ -1078,6 +1078,45 @@ static void test_client_going_away_changes_nothing(void **state) {
   free(source);
 }
 
+/* The trail is written on a connection of its own while the merge runs
+ * (service/db/imports_db_audit.c): a merge that fails part-way (here a
+ * row trigger the test adds raises on the third row, after two changes
+ * went to the trail) leaves neither mandates nor changes behind. */
+static void test_failed_merge_leaves_no_trail(void **state) {
+  (void)state;
+  char *source = new_source("fail");
+  char *csv = two_good_rows();
+  char p3[14], office[13];
+  random_bsn(p3);
+  random_kvk(office);
+  append_row(&csv, (struct row){"FAIL-HERE", p3, office, "belasting-aangifte", "bewind", day(-1),
+                                day(100), "C/3", ""});
+  PQclear(db_query("CREATE FUNCTION api_test_fail_merge() RETURNS trigger LANGUAGE plpgsql AS $$"
+                   " BEGIN IF NEW.external_ref = 'FAIL-HERE' THEN"
+                   " RAISE EXCEPTION 'a merge that fails part-way'; END IF; RETURN NEW; END $$",
+                   NULL));
+  PQclear(db_query("CREATE TRIGGER api_test_fail_merge BEFORE INSERT ON mandates FOR EACH ROW"
+                   " EXECUTE FUNCTION api_test_fail_merge()",
+                   NULL));
+  struct db_snapshot before = db_snapshot();
+  struct api_response *r = post_csv(source, NULL, csv);
+  PQclear(db_query("DROP TRIGGER api_test_fail_merge ON mandates", NULL));
+  PQclear(db_query("DROP FUNCTION api_test_fail_merge()", NULL));
+  api_expect_status(r, 503);
+  db_expect_unchanged(&before, "a merge that failed part-way");
+  assert_int_equal(db_int("SELECT count(*) FROM mandates WHERE source = $1", source, NULL), 0);
+  api_response_free(r);
+  /* Without the trigger the same file goes in whole, with its changes. */
+  r = post_csv(source, NULL, csv);
+  expect_counts(r, (struct counts){.rows = 3, .inserted = 3});
+  assert_int_equal(db_int("SELECT count(*) FROM import_changes WHERE import_id = $1::uuid",
+                          api_str(r, "id"), NULL),
+                   3);
+  api_response_free(r);
+  free(csv);
+  free(source);
+}
+
 struct import_call {
   const char *source, *csv;
   struct api_response *r;
@@ -1305,6 +1344,7 @@ int main(void) {
       cmocka_unit_test(test_query_and_auth),
       cmocka_unit_test(test_concurrent_imports_of_one_source),
       cmocka_unit_test(test_client_going_away_changes_nothing),
+      cmocka_unit_test(test_failed_merge_leaves_no_trail),
       cmocka_unit_test(test_concurrent_change_is_checked_again),
       cmocka_unit_test(test_cli),
       /* Last: every row the imports above wrote must be chained. */
