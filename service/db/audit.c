@@ -317,26 +317,25 @@ static struct seal *seal_find(struct seals *s, const char *import, size_t len) {
 /* Changes that no event seals, by import: checked once the changes are
  * read (the connection is busy with them until then). */
 struct unsealed {
-  char (*import)[40];
-  long long *count;
+  struct unsealed_import {
+    char id[40];
+    long long count;
+  } * v;
   size_t n, cap;
 };
 
 static bool unsealed_add(struct unsealed *u, const char *import, size_t len, long long count) {
   if (u->n == u->cap) {
     size_t cap = u->cap ? u->cap * 2 : 8;
-    char(*ids)[40] = realloc(u->import, cap * sizeof *ids);
-    if (ids != NULL)
-      u->import = ids;
-    long long *counts = realloc(u->count, cap * sizeof *counts);
-    if (counts != NULL)
-      u->count = counts;
-    if (ids == NULL || counts == NULL)
+    struct unsealed_import *v = realloc(u->v, cap * sizeof *v);
+    if (v == NULL)
       return false;
+    u->v = v;
     u->cap = cap;
   }
-  snprintf(u->import[u->n], sizeof u->import[u->n], "%.*s", (int)len, import);
-  u->count[u->n++] = count;
+  struct unsealed_import *x = &u->v[u->n++];
+  snprintf(x->id, sizeof x->id, "%.*s", (int)len, import);
+  x->count = count;
   return true;
 }
 
@@ -367,19 +366,19 @@ static bool seal_matches(struct seals *s, const char *import, size_t len, struct
  * Returns 0, 1 (printed) or 2 (an error); *unfinished counts them. */
 static int unsealed_check(struct db *db, const struct unsealed *u, long long *unfinished) {
   for (size_t k = 0; k < u->n; k++) {
-    const char *params[] = {u->import[k]};
+    const char *params[] = {u->v[k].id};
     PGresult *r;
     enum db_status st = db_run(db, STMT_AUDIT_IMPORT_FINISHED, 1, params, &r);
     PQclear(r);
     if (st == DB_OK) {
-      printf("audit chain BROKEN: no event seals the changes of import %s\n", u->import[k]);
+      printf("audit chain BROKEN: no event seals the changes of import %s\n", u->v[k].id);
       return 1;
     }
     if (st != DB_NOT_FOUND) {
       fprintf(stderr, "machtigend audit verify: reading the imports failed\n");
       return 2;
     }
-    *unfinished += u->count[k];
+    *unfinished += u->v[k].count;
   }
   return 0;
 }
@@ -434,8 +433,7 @@ static int seals_check(struct db *db, struct seals *s, long long *changes, long 
   }
   if (rc == 0 && len != -2)
     rc = unsealed_check(db, &u, unfinished);
-  free(u.import);
-  free(u.count);
+  free(u.v);
   if (rc == 2 || len == -2) {
     fprintf(stderr, "machtigend audit verify: reading the changes of imports failed\n");
     return 2;

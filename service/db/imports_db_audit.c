@@ -26,7 +26,6 @@
 struct import_trail {
   PGconn *conn;
   struct changes_digest digest;
-  bool copying;
   size_t len;
   char buf[TRAIL_PIECE + 512];
 };
@@ -62,7 +61,6 @@ enum db_status import_trail_open(struct import_outcome *out) {
   PQclear(r);
   if (st != DB_OK)
     return st;
-  t->copying = true;
   changes_digest_start(&t->digest);
   return DB_OK;
 }
@@ -126,7 +124,6 @@ enum db_status import_trail_end(struct import_outcome *out) {
   struct import_trail *t = out->trail;
   if (!trail_flush(t))
     return DB_HARD_ERROR;
-  t->copying = false;
   enum db_status st = import_db_copy_end(t->conn, NULL);
   out->changes = t->digest.count;
   if (!changes_digest_end(&t->digest, out->digest))
