@@ -112,19 +112,13 @@ if [[ -n $pid ]]; then
   echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true
   base_rss=$(kib "$pid" VmRSS)
   # VmHWM when clear_refs works; samples of VmRSS as well, in case it does not.
-  (
-    max=0
-    while :; do
-      r=$(kib "$pid" VmRSS)
-      ((r > max)) && max=$r && echo "$max" >"$work/rss.max"
-      sleep 0.2
-    done
-  ) &
+  python3 "$HERE/import-watch.py" rss "$pid" "$work/rss.max" &
   sampler=$!
 fi
 
 # A portal's token exchanges while the first import runs: a mandate made through the API, then
-# one exchange every 100 ms until the import answers.  Secrets and tokens go to curl on stdin.
+# one exchange every 100 ms until the import answers.  Secrets and tokens go on stdin, to curl
+# and to import-watch.py, which makes the exchanges on one kept-alive connection.
 # Skipped (said so) when the stack has no demo portal or IdP.
 probe_principal=bsn:999993653 probe_rep=bsn:999990019 probe_service=uwv-ww-aanvragen
 mint() { curl -fsS --max-time 10 --get --data-urlencode "bsn=${1#bsn:}" --data-urlencode loa=midden \
@@ -141,22 +135,10 @@ probe_setup() {
   with_bearer "$probe_token" | curl -fsS --max-time 10 -o /dev/null -K - -X POST \
     -H 'If-Match: "1"' "$MACHTIGEN_URL/v1/mandates/$id/accept"
 }
-probe() {
-  while :; do
-    {
-      printf 'user = "%s:%s"\n' "$PORTAL_CLIENT_ID" "$PORTAL_CLIENT_SECRET"
-      printf 'data-urlencode = "subject_token=%s"\n' "$probe_token"
-    } | curl -sS --max-time 10 -K - -o /dev/null -w '%{http_code} %{time_total}\n' \
-      -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
-      -d subject_token_type=urn:ietf:params:oauth:token-type:id_token \
-      -d "requested_subject=$probe_principal" -d "scope=$probe_service" \
-      "$MACHTIGEN_URL/oauth2/token" >>"$work/probe.txt" 2>/dev/null
-    sleep 0.1
-  done
-}
 : >"$work/probe.txt"
 if probe_setup; then
-  probe &
+  printf '%s\n' "$probe_token" "$probe_principal" "$probe_service" |
+    python3 "$HERE/import-watch.py" exchanges "$work/probe.txt" &
   prober=$!
 else
   say "no token exchanges during the import: the stack has no demo portal or IdP to use"
