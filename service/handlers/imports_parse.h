@@ -86,8 +86,10 @@ struct import_reader {
   long long pair_seen;    /* rows flagged pair_seen */
   unsigned char *bloom;   /* two filters: external_refs, principal + service */
   size_t bloom_bits;      /* bits in each */
-  bool stopped;           /* a header error, or on_row said stop */
-  char error[200];        /* the header error, for the whole import's answer */
+  void *bloom_map;        /* the mapping that holds them, and its size */
+  size_t bloom_map_len;
+  bool stopped;    /* a header error, or on_row said stop */
+  char error[200]; /* the header error, for the whole import's answer */
 };
 
 /* Bits in each Bloom filter: 2^26 (8 MiB) keeps false positives near
