@@ -68,14 +68,27 @@ static int64_t eu_switch(int64_t year, int month) {
 }
 
 /* The current EU rule for every year: the Netherlands followed other
- * rules before 1996, which no mandate period reaches back to. */
+ * rules before 1996, which no mandate period reaches back to.  An import
+ * asks this twice per row, for a handful of years: each thread keeps the
+ * switches of the years it saw last. */
+struct dst_year {
+  int64_t year, spring, autumn; /* spring 0: not filled in yet */
+};
+
 int amsterdam_offset(usec_t t) {
+  static _Thread_local struct dst_year seen[16];
   int64_t rem;
   int64_t secs = floor_divmod(t, USEC_PER_SEC, &rem);
   int64_t y;
   int m, d;
   civil_from_days(floor_divmod(secs, SEC_PER_DAY, &rem), &y, &m, &d);
-  return secs >= eu_switch(y, 3) && secs < eu_switch(y, 10) ? 7200 : 3600;
+  struct dst_year *s = &seen[(uint64_t)y % 16];
+  if (s->year != y || s->spring == 0) {
+    s->year = y;
+    s->spring = eu_switch(y, 3);
+    s->autumn = eu_switch(y, 10);
+  }
+  return secs >= s->spring && secs < s->autumn ? 7200 : 3600;
 }
 
 /* The instant local midnight starts day `days` in Amsterdam.  The switches

@@ -323,6 +323,15 @@ static void test_amsterdam_offset(void **state) {
   assert_int_equal(amsterdam_offset(spring24), 7200);
   assert_int_equal(amsterdam_offset(fall21 - 1), 7200);
   assert_int_equal(amsterdam_offset(fall21), 3600);
+  /* Years that share a place in the thread's cache (16 apart), in turns:
+   * 2042's switches are on 30 March and 26 October, 2026's a week
+   * earlier; each year keeps its own. */
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(amsterdam_offset(at("2042-03-29T12:00:00Z")), 3600);
+    assert_int_equal(amsterdam_offset(spring), 7200);
+    assert_int_equal(amsterdam_offset(at("2042-10-25T12:00:00Z")), 7200);
+    assert_int_equal(amsterdam_offset(fall), 3600);
+  }
   /* Before the epoch and at the ends of the type: defined, no overflow. */
   assert_int_equal(amsterdam_offset(-1), 3600);
   int lo = amsterdam_offset(INT64_MIN), hi = amsterdam_offset(INT64_MAX);
