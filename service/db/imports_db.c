@@ -159,10 +159,14 @@ enum db_status import_db_start(PGconn *c, const char *source, bool *busy) {
   return st;
 }
 
+/* Locked against deletion and renaming until the import commits: its rows
+ * are checked against this catalogue, and its merge does not fire the
+ * row trigger that checks each new mandate's service (schema/0009). */
 enum db_status import_db_services(PGconn *c, PGresult **res) {
   return import_run(c, "catalogue",
                     "SELECT code, name_nl, name_en, min_loa, max_duration_days, allow_person,"
-                    " allow_organisation, array_to_json(mandate_kinds)::text FROM services",
+                    " allow_organisation, array_to_json(mandate_kinds)::text FROM services"
+                    " FOR KEY SHARE",
                     0, NULL, res);
 }
 

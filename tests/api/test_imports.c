@@ -1058,6 +1058,47 @@ static void test_concurrent_imports_of_one_source(void **state) {
   free(source);
 }
 
+/* The services an import checks its rows against stay as they were until
+ * it commits: its merge does not fire the row trigger that checks each new
+ * mandate's service (schema/0009), so it locks the catalogue when it reads
+ * it.  A service no mandate names cannot be deleted while an import runs,
+ * and can be after. */
+static void test_import_holds_its_services(void **state) {
+  (void)state;
+  char *code = new_source("svc");
+  PQclear(db_query("INSERT INTO services (code, name_nl, name_en, min_loa, max_duration_days)"
+                   " VALUES ($1, 'Testdienst', 'Test service', 'midden', 30)",
+                   code, NULL));
+  char *source = new_source("services");
+  char *csv = two_good_rows();
+  struct slow_upload u;
+  pthread_t t;
+  slow_start(&u, &t, source, csv);
+  PGconn *other = PQconnectdb(api_env("DATABASE_URL"));
+  assert_int_equal(PQstatus(other), CONNECTION_OK);
+  PQclear(PQexec(other, "SET lock_timeout = '300ms'"));
+  const char *params[] = {code};
+  PGresult *r =
+      PQexecParams(other, "DELETE FROM services WHERE code = $1", 1, NULL, params, NULL, NULL, 0);
+  const char *state_got = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  if (state_got == NULL || strcmp(state_got, "55P03") != 0)
+    fail_msg("deleting a service during an import should wait for it (55P03), got %s: %s",
+             state_got ? state_got : PQresStatus(PQresultStatus(r)), PQerrorMessage(other));
+  PQclear(r);
+  slow_finish(&u, t, false);
+  if (u.status != 201)
+    fail_msg("the import should succeed, got %ld: %s", u.status, u.answer ? u.answer : "");
+  r = PQexecParams(other, "DELETE FROM services WHERE code = $1", 1, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdTuples(r), "1") != 0)
+    fail_msg("after the import the service can go: %s", PQerrorMessage(other));
+  PQclear(r);
+  PQfinish(other);
+  free(u.answer);
+  free(csv);
+  free(source);
+  free(code);
+}
+
 static void test_client_going_away_changes_nothing(void **state) {
   (void)state;
   char *source = new_source("away");
@@ -1343,6 +1384,7 @@ int main(void) {
       cmocka_unit_test(test_wrong_file_or_type),
       cmocka_unit_test(test_query_and_auth),
       cmocka_unit_test(test_concurrent_imports_of_one_source),
+      cmocka_unit_test(test_import_holds_its_services),
       cmocka_unit_test(test_client_going_away_changes_nothing),
       cmocka_unit_test(test_failed_merge_leaves_no_trail),
       cmocka_unit_test(test_concurrent_change_is_checked_again),

@@ -405,9 +405,10 @@ static void test_party_checks_in_the_database(void **state) {
 
 /* Two transactions writing overlapping live mandates for the same parties:
  * the second waits for the first and then fails as the exclusion
- * constraint did (23P01, one_live_mandate); a bulk statement (more rows
- * than mandates_bulk_rows()) is checked as a whole; adjacent periods are
- * fine; the services named must exist and cannot be deleted. */
+ * constraint did (23P01, one_live_mandate); a statement of a hundred rows
+ * with one overlap fails as a whole (each inserted row is checked,
+ * schema/0009); adjacent periods are fine; the services named must exist
+ * and cannot be deleted. */
 static void test_live_rule_in_the_database(void **state) {
   (void)state;
   char p[14], rep[14];
