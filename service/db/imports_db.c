@@ -382,7 +382,7 @@ static const char report_sql[] =
     " started_at, finished_at)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
     " coalesce((SELECT jsonb_object_agg(code, n) FROM (SELECT code, count(*) AS n"
-    "  FROM import_rows WHERE code IS NOT NULL GROUP BY code) x), '{}'),"
+    "  FROM import_rejects WHERE import_id = $1 GROUP BY code) x), '{}'),"
     " $16::jsonb, from_usec($17::int8), clock_timestamp())";
 
 static const char rejects_sql[] =
@@ -415,9 +415,11 @@ enum db_status import_db_save_report(PGconn *c, const struct import_job *job,
                           nums[7],
                           timings_json,
                           nums[8]};
-  enum db_status st = import_run(c, "report", report_sql, 17, params, NULL);
+  /* The rejects first: the report counts them by code from there, not
+   * with a second pass over the whole staging table. */
+  enum db_status st = import_run(c, "rejects", rejects_sql, 1, params, NULL);
   if (st == DB_OK)
-    st = import_run(c, "rejects", rejects_sql, 1, params, NULL);
+    st = import_run(c, "report", report_sql, 17, params, NULL);
   if (st == DB_OK)
     st = import_audit_seal(c, job, o);
   else
