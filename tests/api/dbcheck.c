@@ -27,6 +27,13 @@ PGconn *db_conn(void) {
   return conn;
 }
 
+PGconn *db_conn_other(void) {
+  PGconn *c = PQconnectdb(api_env("DATABASE_URL"));
+  if (PQstatus(c) != CONNECTION_OK)
+    fail_msg("cannot connect to DATABASE_URL: %s", PQerrorMessage(c));
+  return c;
+}
+
 void db_close(void) {
   if (conn != NULL)
     PQfinish(conn);

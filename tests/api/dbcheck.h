@@ -9,6 +9,10 @@
 /* The process's connection; fails the test if PostgreSQL does not answer. */
 PGconn *db_conn(void);
 void db_close(void);
+/* A connection of its own (for a second transaction, or settings that
+ * must not stay on db_conn's), the caller's to PQfinish; fails the test
+ * if PostgreSQL does not answer. */
+PGconn *db_conn_other(void);
 
 /* Runs sql with NULL-terminated text parameters; fails the test on an
  * error.  The result is the caller's to PQclear. */

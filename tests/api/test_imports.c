@@ -1074,8 +1074,7 @@ static void test_import_holds_its_services(void **state) {
   struct slow_upload u;
   pthread_t t;
   slow_start(&u, &t, source, csv);
-  PGconn *other = PQconnectdb(api_env("DATABASE_URL"));
-  assert_int_equal(PQstatus(other), CONNECTION_OK);
+  PGconn *other = db_conn_other();
   PQclear(PQexec(other, "SET lock_timeout = '300ms'"));
   const char *params[] = {code};
   PGresult *r =
@@ -1194,9 +1193,7 @@ static void test_concurrent_change_is_checked_again(void **state) {
                                 "C/1", ""});
   append_row(&csv, (struct row){"Y", p2, office, "belasting-aangifte", "bewind", day(-1), day(100),
                                 "C/2", ""});
-  PGconn *other = PQconnectdb(api_env("DATABASE_URL"));
-  if (PQstatus(other) != CONNECTION_OK)
-    fail_msg("cannot connect: %s", PQerrorMessage(other));
+  PGconn *other = db_conn_other();
   exec_or_fail(other, "BEGIN", NULL, 0);
   const char *params[] = {p1, office, uuid};
   exec_or_fail(other,

@@ -341,13 +341,6 @@ static void test_concurrent_accepts(void **state) {
 
 /* ---- The live-mandate rule in the database (schema/0005) ------------- */
 
-static PGconn *second_conn(void) {
-  PGconn *c = PQconnectdb(getenv("DATABASE_URL"));
-  if (PQstatus(c) != CONNECTION_OK)
-    fail_msg("second connection: %s", PQerrorMessage(c));
-  return c;
-}
-
 static void exec_ok(PGconn *c, const char *sql) {
   PGresult *r = PQexec(c, sql);
   if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
@@ -418,7 +411,7 @@ static void test_live_rule_in_the_database(void **state) {
                            " now() + interval '1 day', now() + interval '30 days', 'admin', 'api')",
                            p, rep);
   char *insert = xasprintf(LIVE_INSERT "%s", values);
-  PGconn *a = second_conn(), *b = second_conn();
+  PGconn *a = db_conn_other(), *b = db_conn_other();
   exec_ok(a, "BEGIN");
   exec_ok(a, insert);
   /* b cannot see a's row yet: without the locks it would succeed. */
