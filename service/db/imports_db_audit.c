@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "db/audit.h"
 #include "db/imports_db_internal.h"
@@ -115,6 +116,78 @@ enum db_status import_trail_stream(PGconn *c, const struct import_job *job,
   }
   if (st == DB_OK && (len == -2 || !passed)) {
     log_msg(LOG_ERROR, "import %s: %s: the changes could not be passed on", job->id, what);
+    st = DB_HARD_ERROR;
+  }
+  return st;
+}
+
+/* Where the trail's lines of new mandates are read (job->created). */
+struct created_cursor {
+  FILE *f;
+  char *line; /* the line read last (len > 0), from getline */
+  size_t cap;
+  ssize_t len;
+  long long rewinds;
+};
+
+/* Finds the line of the new mandate with this id (36 characters, as the
+ * line has it after "c\t"): further on in the file, as the ids come in
+ * the file's order (the lines between are of rows the checks rejected,
+ * or that keyed existing mandates); should one come earlier, from the
+ * start again. */
+static bool find_created(struct created_cursor *cur, const char *id) {
+  for (int pass = 0; pass < 2; pass++) {
+    for (;;) {
+      if (cur->len > 38) {
+        int cmp = memcmp(cur->line + 2, id, 36);
+        if (cmp == 0)
+          return true;
+        if (cmp > 0)
+          break;
+      }
+      cur->len = getline(&cur->line, &cur->cap, cur->f);
+      if (cur->len < 0)
+        break;
+    }
+    rewind(cur->f);
+    cur->len = 0;
+    cur->rewinds++;
+  }
+  return false;
+}
+
+enum db_status import_trail_created(PGconn *c, const struct import_job *job,
+                                    struct import_outcome *out, const char *sql, long long *rows) {
+  *rows = 0;
+  if (job->created == NULL || fflush(job->created) != 0 || fseeko(job->created, 0, SEEK_SET) != 0)
+    return DB_HARD_ERROR;
+  PGresult *r = PQexec(c, sql);
+  enum db_status st = PQresultStatus(r) == PGRES_COPY_OUT ? DB_OK : import_classify(c, r, "insert");
+  PQclear(r);
+  if (st != DB_OK)
+    return st;
+  struct created_cursor cur = {.f = job->created};
+  char *id;
+  int len;
+  bool passed = true;
+  while ((len = PQgetCopyData(c, &id, 0)) > 0) {
+    if (passed)
+      passed = len == 37 && find_created(&cur, id) &&
+               trail_add(out->trail, job->id, cur.line, (size_t)cur.len);
+    (*rows)++;
+    PQfreemem(id);
+  }
+  free(cur.line);
+  while ((r = PQgetResult(c)) != NULL) {
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && st == DB_OK)
+      st = import_classify(c, r, "insert");
+    PQclear(r);
+  }
+  if (cur.rewinds > 0)
+    log_msg(LOG_WARN, "import %s: the new mandates came back out of the file's order (%lld times)",
+            job->id, cur.rewinds);
+  if (st == DB_OK && (len == -2 || !passed)) {
+    log_msg(LOG_ERROR, "import %s: insert: the changes could not be passed on", job->id);
     st = DB_HARD_ERROR;
   }
   return st;

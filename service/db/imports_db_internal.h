@@ -35,6 +35,10 @@ enum db_status import_trail_open(struct import_outcome *out);
 enum db_status import_trail_stream(PGconn *c, const struct import_job *job,
                                    struct import_outcome *out, const char *what, const char *sql,
                                    long long *rows);
+/* The inserts: sql is a COPY (INSERT … RETURNING id) TO STDOUT; each new
+ * mandate's line comes from job->created. */
+enum db_status import_trail_created(PGconn *c, const struct import_job *job,
+                                    struct import_outcome *out, const char *sql, long long *rows);
 enum db_status import_trail_end(struct import_outcome *out);
 void import_trail_abandon(struct import_outcome *out);
 enum db_status import_audit_seal(PGconn *c, const struct import_job *job, struct import_outcome *o);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -40,6 +41,7 @@ struct import_state {
   char *out;
   size_t out_len;
   bool send_failed;
+  bool created_failed; /* writing job.created failed */
   double started_ms, received_ms;
   struct import_id_base ids; /* of the new mandates' ids */
 };
@@ -153,8 +155,39 @@ static bool flush(struct import_state *st) {
   return !st->send_failed;
 }
 
+/* The trail's lines of the rows that may become new mandates, in a file
+ * of the machine's temporary directory, removed at once (it holds the
+ * parties' numbers: open only to this process, and gone with it). */
+static FILE *created_open(void) {
+  const char *dir = getenv("TMPDIR");
+  char path[256];
+  snprintf(path, sizeof path, "%s/machtigen-import-XXXXXX", dir != NULL && dir[0] ? dir : "/tmp");
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    log_msg(LOG_ERROR, "import: no temporary file in %s: %m", path);
+    return NULL;
+  }
+  unlink(path);
+  FILE *f = fdopen(fd, "w+");
+  if (f == NULL) {
+    close(fd);
+    return NULL;
+  }
+  setvbuf(f, NULL, _IOFBF, 256 * 1024);
+  return f;
+}
+
+static void created_add(struct import_state *st, const struct import_row *row) {
+  char line[IMPORT_CHANGE_LINE_MAX];
+  size_t n = import_row_change_line(row, &st->ids, line, sizeof line);
+  if (n > sizeof line || fwrite(line, 1, n, st->job.created) != n)
+    st->created_failed = true;
+}
+
 static bool on_row(void *ctx, struct import_row *row) {
   struct import_state *st = ctx;
+  if (row->code == NULL && st->job.created != NULL && !st->created_failed)
+    created_add(st, row);
   size_t n = import_row_copy_line(row, &st->ids, st->out + st->out_len, OUT_CAP - st->out_len);
   if (n > OUT_CAP - st->out_len) {
     if (!flush(st))
@@ -228,6 +261,8 @@ static enum MHD_Result import_begin(struct request *rq) {
                                     .tail = (uint32_t)strtoull(job.id, NULL, 16)};
   st->started_ms = mono_ms();
   st->out = malloc(OUT_CAP);
+  if (!job.dry_run && st->out != NULL && (st->job.created = created_open()) == NULL)
+    return reply_problem(rq, ERR_SERVICE_UNAVAILABLE, NULL, NULL);
   st->pg = st->out != NULL ? import_db_open() : NULL;
   if (st->pg == NULL)
     return refuse(rq, ERR_SERVICE_UNAVAILABLE, NULL);
@@ -279,6 +314,10 @@ static enum MHD_Result import_end(struct request *rq, bool truncated) {
   st->out_len += IMPORT_COPY_TRAILER_LEN;
   if (st->send_failed || !flush(st))
     return fail(rq, ERR_SERVICE_UNAVAILABLE, NULL);
+  if (st->job.created != NULL && (st->created_failed || fflush(st->job.created) != 0)) {
+    log_msg(LOG_ERROR, "import %s: writing its temporary file failed", st->job.id);
+    return fail(rq, ERR_SERVICE_UNAVAILABLE, NULL);
+  }
   enum db_status s = import_db_copy_end(st->pg, NULL);
   if (s != DB_OK)
     return fail(rq, ERR_SERVICE_UNAVAILABLE, NULL);
@@ -323,6 +362,8 @@ static void import_cleanup(struct request *rq) {
   import_reader_free(&st->reader);
   free(st->services);
   free(st->out);
+  if (st->job.created != NULL)
+    fclose(st->job.created);
   free(st);
   rq->stream_state = NULL;
 }

@@ -139,6 +139,22 @@ struct import_id_base {
 size_t import_row_copy_line(const struct import_row *row, const struct import_id_base *ids,
                             char *out, size_t cap);
 
+/* The audit trail's line for the new mandate of a row that passed (code
+ * NULL): the columns change … old of import_changes (schema/0006) as
+ * PostgreSQL's COPY text prints them, so that it digests as `audit
+ * verify` reads it back: 'c', the id import_row_copy_line gives the row,
+ * principal, service, external_ref, kind, no old values; ends in a line
+ * break, and no line break is in it.  Written while the upload is read,
+ * to be passed to the trail for each mandate the merge inserts
+ * (db/imports_db_audit.c), instead of the merge sending the rows back.
+ * Writes at most cap bytes and returns the length the line needs. */
+size_t import_row_change_line(const struct import_row *row, const struct import_id_base *ids,
+                              char *out, size_t cap);
+
+/* Longest change line (the checks bound each field; escaping at most
+ * doubles one). */
+#define IMPORT_CHANGE_LINE_MAX (2 * (IMPORT_EXTERNAL_REF_MAX + 128) + 64)
+
 #define IMPORT_COPY_FIELDS 18
 /* The stream's header (signature, flags, no extension) and trailer. */
 #define IMPORT_COPY_HEADER "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0"

@@ -191,15 +191,21 @@ static void put_bool(struct out *o, bool v) {
   put(o, v ? "\1" : "\0", 1);
 }
 
-/* import_mandate_id(started_ms, tail, line) of schema/0005, as 16 bytes. */
+/* import_mandate_id(started_ms, tail, line) of schema/0005: the high and
+ * the low 64 bits. */
+static void mandate_id(const struct import_id_base *ids, int64_t line, uint64_t id[2]) {
+  id[0] = ((uint64_t)ids->started_ms << 16) | 0x7000u | (((uint64_t)line >> 30) & 4095u);
+  id[1] = UINT64_C(0x8000000000000000) | (((uint64_t)line & 0x3fffffffu) << 32) | ids->tail;
+}
+
 static void put_mandate_id(struct out *o, const struct import_id_base *ids, int64_t line) {
-  uint64_t hi = ((uint64_t)ids->started_ms << 16) | 0x7000u | (((uint64_t)line >> 30) & 4095u);
-  uint64_t lo = UINT64_C(0x8000000000000000) | (((uint64_t)line & 0x3fffffffu) << 32) | ids->tail;
+  uint64_t id[2];
+  mandate_id(ids, line, id);
   put_u32(o, 16);
-  put_u32(o, (uint32_t)(hi >> 32));
-  put_u32(o, (uint32_t)hi);
-  put_u32(o, (uint32_t)(lo >> 32));
-  put_u32(o, (uint32_t)lo);
+  for (int half = 0; half < 2; half++) {
+    put_u32(o, (uint32_t)(id[half] >> 32));
+    put_u32(o, (uint32_t)id[half]);
+  }
 }
 
 size_t import_row_copy_line(const struct import_row *row, const struct import_id_base *ids,
@@ -222,5 +228,50 @@ size_t import_row_copy_line(const struct import_row *row, const struct import_id
     put_u32(&o, UINT32_MAX);
   }
   put_mandate_id(&o, ids, row->line);
+  return o.len;
+}
+
+/* A field as COPY text prints it (copyto.c, CopyAttributeOutText): a
+ * backslash doubled, \b \f \n \r \t \v as such, any other byte as it is. */
+static void put_copy_text(struct out *o, const char *s, size_t n) {
+  size_t start = 0;
+  for (size_t i = 0; i < n; i++) {
+    static const char letters[] = "btnvfr"; /* \b \t \n \v \f \r: 8 to 13 */
+    unsigned char c = (unsigned char)s[i];
+    char esc;
+    if (c == '\\')
+      esc = '\\';
+    else if (c >= '\b' && c <= '\r')
+      esc = letters[c - '\b'];
+    else
+      continue;
+    put(o, s + start, i - start);
+    put(o, (const char[]){'\\', esc}, 2);
+    start = i + 1;
+  }
+  put(o, s + start, n - start);
+}
+
+size_t import_row_change_line(const struct import_row *row, const struct import_id_base *ids,
+                              char *out, size_t cap) {
+  struct out o = {out, out != NULL ? cap : 0, 0};
+  uint64_t id[2];
+  mandate_id(ids, row->line, id);
+  /* c, tab, the id as uuid_out prints it (lower case), tab. */
+  char text[39] = "c\t";
+  size_t at = 2;
+  for (int nibble = 0; nibble < 32; nibble++) {
+    if (nibble == 8 || nibble == 12 || nibble == 16 || nibble == 20)
+      text[at++] = '-';
+    text[at++] = "0123456789abcdef"[(id[nibble / 16] >> (60 - 4 * (nibble % 16))) & 15];
+  }
+  text[at++] = '\t';
+  put(&o, text, at);
+  static const enum import_column cols[] = {IC_PRINCIPAL, IC_SERVICE, IC_EXTERNAL_REF, IC_KIND};
+  for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+    put_copy_text(&o, row->field[cols[i]], row->len[cols[i]]);
+    put(&o, "\t", 1);
+  }
+  put(&o, "\\N\n", 3);
   return o.len;
 }

@@ -759,11 +759,20 @@ static void test_ndjson(void **state) {
   (void)state;
   char *source = new_source("ndjson");
   char *query = xasprintf("source=%s", source);
-  char p1[14], p2[14], office[13];
+  char p1[14], p2[14], p3[14], office[13];
   random_bsn(p1);
   random_bsn(p2);
+  random_bsn(p3);
   random_kvk(office);
   char *body = NULL;
+  /* A reference with every character COPY escapes, and some it does not:
+   * the trail's line for its mandate is written by machtigend, and must
+   * be what PostgreSQL stores and prints (test_audit_verifies). */
+  append(&body,
+         "{\"external_ref\":\"N4\\t\\\\\\b\\f\\n\\r\\u000b\\u0001\\u007f\\u00e9\\\\N\","
+         "\"principal\":\"%s\",\"representative\":\"%s\",\"service\":\"belasting-aangifte\","
+         "\"kind\":\"voluntary\",\"valid_from\":\"%s\",\"valid_until\":\"%s\"}\n",
+         p3, office, day(0), day(100));
   append(&body,
          "{\"external_ref\":\"N1\",\"principal\":\"%s\",\"representative\":\"%s\","
          "\"service\":\"belasting-aangifte\",\"kind\":\"bewind\",\"valid_from\":\"%s\","
@@ -779,9 +788,20 @@ static void test_ndjson(void **state) {
   size_t len;
   char *gz = gzip(body, strlen(body), &len);
   struct api_response *r = post_import(query, "application/x-ndjson", "gzip", gz, len);
-  expect_counts(r, (struct counts){.rows = 4, .inserted = 2, .rejected = 2});
+  expect_counts(r, (struct counts){.rows = 5, .inserted = 3, .rejected = 2});
+  assert_int_equal(db_int("SELECT count(*) FROM mandates WHERE source = $1 AND external_ref ="
+                          " E'N4\\t\\\\\\b\\f\\n\\r\\x0b\\x01\\x7f\\u00e9\\\\N'",
+                          source, NULL),
+                   1);
+  /* Each new mandate's trail line names it as it is. */
+  assert_int_equal(db_int("SELECT count(*) FROM import_changes c JOIN mandates m"
+                          " ON m.id = c.mandate_id AND m.principal = c.principal"
+                          " AND m.service = c.service AND m.external_ref = c.external_ref"
+                          " AND m.kind = c.kind WHERE c.import_id = $1::uuid AND c.change = 'c'",
+                          api_str(r, "id"), NULL),
+                   3);
   char *rejects = get_rejects(api_str(r, "id"));
-  const long long lines[] = {2, 3};
+  const long long lines[] = {3, 4};
   const char *const codes[] = {"malformed-row", "malformed-row"};
   expect_rejects(rejects, lines, codes, 2);
   assert_int_equal(

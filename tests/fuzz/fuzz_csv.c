@@ -4,9 +4,11 @@
  * row must come out as valid UTF-8 fields, a row that passed must have
  * every required column and a forward period, and its binary COPY tuple
  * must read back as exactly 18 fields, the nine columns as the row holds
- * them and a 16-byte id last, whatever the input held. */
+ * them and a 16-byte id last, and its trail line (import_row_change_line)
+ * must name that id and unescape to its fields, whatever the input held. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +35,52 @@ static bool utf8_ok(const unsigned char *s, size_t n) {
     i += len;
   }
   return true;
+}
+
+/* A passing row's trail line: "c", the id, principal, service,
+ * external_ref and kind as COPY text fields, \N, one line break at the
+ * end; each field unescapes to the row's. */
+static char change_line[IMPORT_CHANGE_LINE_MAX];
+
+static void check_change_line(const struct import_row *row, const struct import_id_base *ids,
+                              const unsigned char id[16]) {
+  size_t n = import_row_change_line(row, ids, NULL, 0);
+  if (n > sizeof change_line || import_row_change_line(row, ids, change_line, n) != n)
+    abort();
+  if (n < 44 || memcmp(change_line, "c\t", 2) != 0 || change_line[38] != '\t' ||
+      memcmp(change_line + n - 3, "\\N\n", 3) != 0 || memchr(change_line, '\n', n - 1) != NULL)
+    abort();
+  /* The id the staged row has, as uuid_out prints it. */
+  char text[37];
+  snprintf(text, sizeof text,
+           "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", id[0], id[1],
+           id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13],
+           id[14], id[15]);
+  if (memcmp(change_line + 2, text, 36) != 0)
+    abort();
+  static const enum import_column cols[] = {IC_PRINCIPAL, IC_SERVICE, IC_EXTERNAL_REF, IC_KIND};
+  const char *at = change_line + 39;
+  for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+    char field[IMPORT_CHANGE_LINE_MAX];
+    size_t len = 0;
+    for (; *at != '\t'; at++) {
+      char c = *at;
+      if (c == '\\') {
+        const char *esc = strchr("\\\\b\bf\fn\nr\rt\tv\v", *++at);
+        if (*at == '\0' || esc == NULL)
+          abort();
+        c = esc[1];
+      } else if ((c >= '\b' && c <= '\r') || c == '\0') {
+        abort(); /* must have been escaped */
+      }
+      field[len++] = c;
+    }
+    at++;
+    if (len != row->len[cols[i]] || memcmp(field, row->field[cols[i]], len) != 0)
+      abort();
+  }
+  if (at != change_line + n - 3)
+    abort();
 }
 
 static bool on_row(void *ctx, struct import_row *row) {
@@ -77,6 +125,8 @@ static bool on_row(void *ctx, struct import_row *row) {
   }
   if (b != end)
     abort();
+  if (row->code == NULL)
+    check_change_line(row, &ids, (const unsigned char *)end - 16);
   return true;
 }
 
