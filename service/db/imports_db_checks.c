@@ -55,6 +55,20 @@ static const char good_sql[] =
     " FROM import_rows r LEFT JOIN mandates m ON m.source = $1 AND m.external_ref = r.external_ref"
     " WHERE r.code IS NULL";
 
+/* The first import of a source keys no mandate (the source's lock keeps
+ * another import of it out, and only imports set a source): its good rows
+ * are all new, and import_good is a view of the staged rows instead of a
+ * copy of them (measured: the copy took 1.2 s of a million-row first
+ * import's 3.1 s of checks).  Dropped with import_rows at the commit. */
+static const char first_sql[] = "SELECT NOT EXISTS (SELECT 1 FROM mandates WHERE source = $1)";
+
+static const char good_view_sql[] =
+    "CREATE TEMP VIEW import_good AS"
+    " SELECT r.ctid AS rid, r.line, r.external_ref, r.principal, r.representative, r.service,"
+    " r.kind::mandate_kind AS kind, from_usec(r.vf) AS valid_from, from_usec(r.vu) AS valid_until,"
+    " r.court_ref, r.court, r.new_id AS id, true AS is_new, false AS unchanged"
+    " FROM import_rows r WHERE r.code IS NULL";
+
 /* The rows that share a principal and service with another row of the
  * file (keys of the rows the reader flagged): the only ones the checks
  * within the file need to pair up. */
@@ -188,12 +202,18 @@ static const char reject_round_sql[] =
     "  WHERE r.ctid = out.rid)"
     " SELECT count(*) FILTER (WHERE NOT is_new) FROM out";
 
+/* The same when import_good is the view: its rejects leave it by their
+ * code; none keyed a mandate. */
+static const char reject_round_view_sql[] =
+    "UPDATE import_rows r SET code = b.code, message = b.message FROM import_bad b"
+    " WHERE r.line = b.line AND r.code IS NULL";
+
 #define CHECK_ROUNDS 8
 
 /* The checks across rows, in rounds: court-appointed rows first, then
  * the voluntary ones against the court-appointed rows that stand; again
  * while a round rejected a row whose mandate therefore stays. */
-static enum db_status check_conflicts(PGconn *c, const struct import_job *job) {
+static enum db_status check_conflicts(PGconn *c, const struct import_job *job, bool first) {
   const char *src[] = {job->source};
   static const struct {
     const char *what, *sql;
@@ -218,10 +238,15 @@ static enum db_status check_conflicts(PGconn *c, const struct import_job *job) {
     }
     if (st != DB_OK || rejects == 0)
       return st;
-    PGresult *r;
-    st = import_run(c, "reject round", reject_round_sql, 0, NULL, &r);
-    long long restored = st == DB_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-    PQclear(r);
+    long long restored = 0;
+    if (first) {
+      st = import_run(c, "reject round", reject_round_view_sql, 0, NULL, NULL);
+    } else {
+      PGresult *r;
+      st = import_run(c, "reject round", reject_round_sql, 0, NULL, &r);
+      restored = st == DB_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+      PQclear(r);
+    }
     if (st == DB_OK)
       st = import_run(c, "reject round (pairs)",
                       "DELETE FROM import_multi g USING import_bad b WHERE g.line = b.line", 0,
@@ -262,16 +287,25 @@ enum db_status import_check_rows(PGconn *c, const struct import_job *job,
   st = import_run(c, "ended", ended_sql, 2, ended_params, NULL);
   /* The import's start in milliseconds and 32 bits of its (random) id. */
   const char *good_params[] = {job->source};
+  bool first = false;
   if (st == DB_OK)
+    st = import_run(c, "first import", first_sql, 1, good_params, &r);
+  if (st == DB_OK) {
+    first = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+  }
+  if (st == DB_OK && first)
+    st = import_run(c, "good rows", good_view_sql, 0, NULL, NULL);
+  if (st == DB_OK && !first)
     st = import_run(c, "good rows", good_sql, 1, good_params, NULL);
-  if (st == DB_OK)
+  if (st == DB_OK && !first)
     st = import_run(c, "replaced index",
                     "CREATE INDEX import_good_replaced ON import_good (id) WHERE NOT is_new", 0,
                     NULL, NULL);
   if (st == DB_OK)
     st = import_run(c, "ended index", "ALTER TABLE import_ended ADD PRIMARY KEY (id)", 0, NULL,
                     NULL);
-  if (st == DB_OK)
+  if (st == DB_OK && !first)
     st = import_run(c, "analyze", "ANALYZE import_good", 0, NULL, NULL);
   if (st == DB_OK)
     st = import_run(c, "pairs", multi_sql, 1, multi_params, NULL);
@@ -280,7 +314,7 @@ enum db_status import_check_rows(PGconn *c, const struct import_job *job,
   if (st == DB_OK)
     st = import_run(c, "superseded table", superseded_table_sql, 0, NULL, NULL);
   if (st == DB_OK)
-    st = check_conflicts(c, job);
+    st = check_conflicts(c, job, first);
   if (st == DB_OK)
     st = import_run(c, "counts", counts_sql, 0, NULL, &r);
   if (st != DB_OK)
