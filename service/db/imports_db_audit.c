@@ -6,7 +6,9 @@
  * merge runs: each merge statement sends back the changes it makes
  * (COPY (… RETURNING …) TO STDOUT), machtigend numbers and digests them
  * and passes them on to a COPY into import_changes, so the two backends
- * write the mandates and their trail at the same time, on two cores.  The
+ * write the mandates and their trail at the same time, on two cores; the
+ * lines of new mandates, written while the upload was read, go to the
+ * trail while the insert runs (it sends nothing back).  The
  * trail's transaction commits just before the import's, after the seal;
  * should the import's commit then fail, its changes stay behind with no
  * event sealing them: they are in no trail, and `audit verify` counts
@@ -121,39 +123,119 @@ enum db_status import_trail_stream(PGconn *c, const struct import_job *job,
   return st;
 }
 
-/* Where the trail's lines of new mandates are read (job->created). */
-struct created_cursor {
-  FILE *f;
-  char *line; /* the line read last (len > 0), from getline */
-  size_t cap;
-  ssize_t len;
-  long long rewinds;
+/* ---- The trail of the inserts --------------------------------------- */
+
+/* The ids of the new mandates, or of the staged rows that make none (the
+ * smaller of the two), 16 bytes each, sorted. */
+struct id_set {
+  unsigned char (*ids)[16];
+  size_t n, cap;
+  bool inserted; /* the ids are those of the new mandates */
 };
 
-/* Finds the line of the new mandate with this id (36 characters, as the
- * line has it after "c\t"): further on in the file, as the ids come in
- * the file's order (the lines between are of rows the checks rejected,
- * or that keyed existing mandates); should one come earlier, from the
- * start again. */
-static bool find_created(struct created_cursor *cur, const char *id) {
-  for (int pass = 0; pass < 2; pass++) {
-    for (;;) {
-      if (cur->len > 38) {
-        int cmp = memcmp(cur->line + 2, id, 36);
-        if (cmp == 0)
-          return true;
-        if (cmp > 0)
-          break;
-      }
-      cur->len = getline(&cur->line, &cur->cap, cur->f);
-      if (cur->len < 0)
-        break;
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  return -1;
+}
+
+/* A UUID as PostgreSQL writes it (36 characters, lower case). */
+static bool uuid_bytes(const char *text, unsigned char out[16]) {
+  int j = 0;
+  for (int i = 0; i < 36; i++) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (text[i] != '-')
+        return false;
+      continue;
     }
-    rewind(cur->f);
-    cur->len = 0;
-    cur->rewinds++;
+    int hi = hex_digit(text[i]), lo = hex_digit(text[i + 1]);
+    if (hi < 0 || lo < 0)
+      return false;
+    out[j++] = (unsigned char)(hi << 4 | lo);
+    i++;
   }
-  return false;
+  return true;
+}
+
+static int id_cmp(const void *a, const void *b) { return memcmp(a, b, 16); }
+
+/* The staged rows that make no mandate: rejected, or keying one that
+ * exists (the first import of a source has none: import_good is a view
+ * whose is_new is true). */
+static const char not_inserted_sql[] =
+    "COPY (SELECT new_id FROM import_rows WHERE code IS NOT NULL UNION ALL"
+    " SELECT r.new_id FROM import_good g JOIN import_rows r ON r.line = g.line"
+    " WHERE NOT g.is_new) TO STDOUT";
+static const char inserted_sql[] = "COPY (SELECT id FROM import_good WHERE is_new) TO STDOUT";
+
+static enum db_status id_set_fetch(PGconn *c, struct id_set *set, bool inserted) {
+  set->inserted = inserted;
+  PGresult *r = PQexec(c, inserted ? inserted_sql : not_inserted_sql);
+  enum db_status st =
+      PQresultStatus(r) == PGRES_COPY_OUT ? DB_OK : import_classify(c, r, "new mandates' ids");
+  PQclear(r);
+  if (st != DB_OK)
+    return st;
+  char *line;
+  int len;
+  bool ok = true;
+  while ((len = PQgetCopyData(c, &line, 0)) > 0) {
+    if (ok && set->n == set->cap) {
+      size_t cap = set->cap ? set->cap * 2 : 1024;
+      void *ids = realloc(set->ids, cap * sizeof *set->ids);
+      if (ids == NULL)
+        ok = false;
+      else {
+        set->ids = ids;
+        set->cap = cap;
+      }
+    }
+    if (ok)
+      ok = len == 37 && uuid_bytes(line, set->ids[set->n++]);
+    PQfreemem(line);
+  }
+  while ((r = PQgetResult(c)) != NULL) {
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && st == DB_OK)
+      st = import_classify(c, r, "new mandates' ids");
+    PQclear(r);
+  }
+  if (st == DB_OK && (len == -2 || !ok)) {
+    log_msg(LOG_ERROR, "import: the new mandates' ids could not be read");
+    st = DB_HARD_ERROR;
+  }
+  if (st == DB_OK && set->n > 1)
+    qsort(set->ids, set->n, sizeof *set->ids, id_cmp);
+  return st;
+}
+
+/* Whether the line (c, tab, the id, tab, …) is of a new mandate. */
+static bool id_set_takes(const struct id_set *set, const char *line, ssize_t len) {
+  unsigned char id[16];
+  if (len < 40 || line[0] != 'c' || line[1] != '\t' || line[38] != '\t' ||
+      !uuid_bytes(line + 2, id))
+    return false;
+  bool found = set->n > 0 && bsearch(id, set->ids, set->n, sizeof *set->ids, id_cmp) != NULL;
+  return found == set->inserted;
+}
+
+/* Streams the lines of the new mandates into the trail while the insert
+ * runs in its own backend; *passed counts them. */
+static bool trail_created_lines(struct import_trail *t, const struct import_job *job,
+                                const struct id_set *set, long long *passed) {
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  bool ok = true;
+  while (ok && (len = getline(&line, &cap, job->created)) > 0) {
+    if (id_set_takes(set, line, len)) {
+      ok = trail_add(t, job->id, line, (size_t)len);
+      (*passed)++;
+    }
+  }
+  free(line);
+  return ok && !ferror(job->created);
 }
 
 enum db_status import_trail_created(PGconn *c, const struct import_job *job,
@@ -161,33 +243,30 @@ enum db_status import_trail_created(PGconn *c, const struct import_job *job,
   *rows = 0;
   if (job->created == NULL || fflush(job->created) != 0 || fseeko(job->created, 0, SEEK_SET) != 0)
     return DB_HARD_ERROR;
-  PGresult *r = PQexec(c, sql);
-  enum db_status st = PQresultStatus(r) == PGRES_COPY_OUT ? DB_OK : import_classify(c, r, "insert");
-  PQclear(r);
-  if (st != DB_OK)
-    return st;
-  struct created_cursor cur = {.f = job->created};
-  char *id;
-  int len;
-  bool passed = true;
-  while ((len = PQgetCopyData(c, &id, 0)) > 0) {
-    if (passed)
-      passed = len == 37 && find_created(&cur, id) &&
-               trail_add(out->trail, job->id, cur.line, (size_t)cur.len);
-    (*rows)++;
-    PQfreemem(id);
+  struct id_set set = {0};
+  enum db_status st = id_set_fetch(c, &set, out->inserted * 2 <= job->rows);
+  if (st == DB_OK && !PQsendQuery(c, sql)) {
+    log_msg(LOG_ERROR, "import %s: insert: %s", job->id, PQerrorMessage(c));
+    st = DB_HARD_ERROR;
   }
-  free(cur.line);
+  if (st != DB_OK) {
+    free(set.ids);
+    return st;
+  }
+  long long passed = 0;
+  bool streamed = trail_created_lines(out->trail, job, &set, &passed);
+  free(set.ids);
+  PGresult *r;
   while ((r = PQgetResult(c)) != NULL) {
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && st == DB_OK)
+    if (PQresultStatus(r) == PGRES_COMMAND_OK)
+      *rows = strtoll(PQcmdTuples(r), NULL, 10);
+    else if (st == DB_OK)
       st = import_classify(c, r, "insert");
     PQclear(r);
   }
-  if (cur.rewinds > 0)
-    log_msg(LOG_WARN, "import %s: the new mandates came back out of the file's order (%lld times)",
-            job->id, cur.rewinds);
-  if (st == DB_OK && (len == -2 || !passed)) {
-    log_msg(LOG_ERROR, "import %s: insert: the changes could not be passed on", job->id);
+  if (st == DB_OK && (!streamed || passed != *rows)) {
+    log_msg(LOG_ERROR, "import %s: insert: %lld new mandates, %lld lines for the trail", job->id,
+            *rows, passed);
     st = DB_HARD_ERROR;
   }
   return st;

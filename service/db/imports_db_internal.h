@@ -35,8 +35,9 @@ enum db_status import_trail_open(struct import_outcome *out);
 enum db_status import_trail_stream(PGconn *c, const struct import_job *job,
                                    struct import_outcome *out, const char *what, const char *sql,
                                    long long *rows);
-/* The inserts: sql is a COPY (INSERT … RETURNING id) TO STDOUT; each new
- * mandate's line comes from job->created. */
+/* The inserts: sql is an INSERT, sent while the lines of the new
+ * mandates (from job->created; out->inserted of them, as counted by the
+ * checks) go to the trail. */
 enum db_status import_trail_created(PGconn *c, const struct import_job *job,
                                     struct import_outcome *out, const char *sql, long long *rows);
 enum db_status import_trail_end(struct import_outcome *out);
