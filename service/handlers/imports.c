@@ -34,6 +34,7 @@
 
 struct import_state {
   PGconn *pg;
+  PGconn *stats; /* an ANALYZE of mandates while the upload is read, or NULL */
   struct import_job job;
   struct import_reader reader;
   struct import_service *services;
@@ -271,6 +272,7 @@ static enum MHD_Result import_begin(struct request *rq) {
     return refuse(rq, ERR_SERVICE_UNAVAILABLE, NULL);
   if (busy)
     return refuse(rq, ERR_IMPORT_IN_PROGRESS, "source");
+  st->stats = import_db_stats_begin();
   if (!load_services(st) || import_db_copy_begin(st->pg) != DB_OK)
     return refuse(rq, ERR_SERVICE_UNAVAILABLE, NULL);
   memcpy(st->out, IMPORT_COPY_HEADER, IMPORT_COPY_HEADER_LEN);
@@ -326,6 +328,8 @@ static enum MHD_Result import_end(struct request *rq, bool truncated) {
   st->job.ref_seen = st->reader.ref_seen;
   st->job.pair_seen = st->reader.pair_seen;
 
+  import_db_stats_end(st->stats);
+  st->stats = NULL;
   struct import_outcome out;
   s = import_db_apply(st->pg, &st->job, &out);
   if (s != DB_OK)
@@ -359,6 +363,8 @@ static void import_cleanup(struct request *rq) {
     log_msg(LOG_INFO, "import %s from %s abandoned: nothing was changed", st->job.id,
             st->job.source);
   import_db_close(st->pg);
+  if (st->stats != NULL)
+    PQfinish(st->stats);
   import_reader_free(&st->reader);
   free(st->services);
   free(st->out);
