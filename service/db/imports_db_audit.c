@@ -92,10 +92,29 @@ static bool trail_add(struct import_trail *t, const char *import_id, const char 
   return true;
 }
 
-enum db_status import_trail_stream(PGconn *c, const struct import_job *job,
-                                   struct import_outcome *out, const char *what, const char *sql,
-                                   long long *rows) {
-  struct import_trail *t = out->trail;
+/* Reads what libpq has left of a statement: the first error counts (st
+ * when that is one already); *rows (when not NULL) gets the number of
+ * rows an INSERT or UPDATE reports. */
+static enum db_status results_end(PGconn *c, const char *what, enum db_status st, long long *rows) {
+  PGresult *r;
+  while ((r = PQgetResult(c)) != NULL) {
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+      if (rows != NULL)
+        *rows = strtoll(PQcmdTuples(r), NULL, 10);
+    } else if (st == DB_OK) {
+      st = import_classify(c, r, what);
+    }
+    PQclear(r);
+  }
+  return st;
+}
+
+/* Runs sql, a COPY … TO STDOUT, and hands each line to each (until it
+ * returns false; the rest is read and dropped); *rows counts the lines.
+ * A line each refused, or a broken stream, is a hard error, logged. */
+static enum db_status copy_out_each(PGconn *c, const char *what, const char *sql,
+                                    bool (*each)(void *ctx, const char *line, size_t len),
+                                    void *ctx, long long *rows) {
   *rows = 0;
   PGresult *r = PQexec(c, sql);
   enum db_status st = PQresultStatus(r) == PGRES_COPY_OUT ? DB_OK : import_classify(c, r, what);
@@ -104,23 +123,36 @@ enum db_status import_trail_stream(PGconn *c, const struct import_job *job,
     return st;
   char *line;
   int len;
-  bool passed = true;
+  bool taken = true;
   while ((len = PQgetCopyData(c, &line, 0)) > 0) {
-    if (passed)
-      passed = trail_add(t, job->id, line, (size_t)len);
+    if (taken)
+      taken = each(ctx, line, (size_t)len);
     (*rows)++;
     PQfreemem(line);
   }
-  while ((r = PQgetResult(c)) != NULL) {
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && st == DB_OK)
-      st = import_classify(c, r, what);
-    PQclear(r);
-  }
-  if (st == DB_OK && (len == -2 || !passed)) {
-    log_msg(LOG_ERROR, "import %s: %s: the changes could not be passed on", job->id, what);
+  st = results_end(c, what, st, NULL);
+  if (st == DB_OK && (len == -2 || !taken)) {
+    log_msg(LOG_ERROR, "import: %s: the lines could not be taken", what);
     st = DB_HARD_ERROR;
   }
   return st;
+}
+
+struct trail_pass {
+  struct import_trail *trail;
+  const char *import_id;
+};
+
+static bool trail_pass_line(void *ctx, const char *line, size_t len) {
+  struct trail_pass *p = ctx;
+  return trail_add(p->trail, p->import_id, line, len);
+}
+
+enum db_status import_trail_stream(PGconn *c, const struct import_job *job,
+                                   struct import_outcome *out, const char *what, const char *sql,
+                                   long long *rows) {
+  struct trail_pass pass = {out->trail, job->id};
+  return copy_out_each(c, what, sql, trail_pass_line, &pass, rows);
 }
 
 /* ---- The trail of the inserts --------------------------------------- */
@@ -170,41 +202,24 @@ static const char not_inserted_sql[] =
     " WHERE NOT g.is_new) TO STDOUT";
 static const char inserted_sql[] = "COPY (SELECT id FROM import_good WHERE is_new) TO STDOUT";
 
+static bool id_set_add(void *ctx, const char *line, size_t len) {
+  struct id_set *set = ctx;
+  if (set->n == set->cap) {
+    size_t cap = set->cap ? set->cap * 2 : 1024;
+    void *ids = realloc(set->ids, cap * sizeof *set->ids);
+    if (ids == NULL)
+      return false;
+    set->ids = ids;
+    set->cap = cap;
+  }
+  return len == 37 && uuid_bytes(line, set->ids[set->n++]);
+}
+
 static enum db_status id_set_fetch(PGconn *c, struct id_set *set, bool inserted) {
   set->inserted = inserted;
-  PGresult *r = PQexec(c, inserted ? inserted_sql : not_inserted_sql);
-  enum db_status st =
-      PQresultStatus(r) == PGRES_COPY_OUT ? DB_OK : import_classify(c, r, "new mandates' ids");
-  PQclear(r);
-  if (st != DB_OK)
-    return st;
-  char *line;
-  int len;
-  bool ok = true;
-  while ((len = PQgetCopyData(c, &line, 0)) > 0) {
-    if (ok && set->n == set->cap) {
-      size_t cap = set->cap ? set->cap * 2 : 1024;
-      void *ids = realloc(set->ids, cap * sizeof *set->ids);
-      if (ids == NULL)
-        ok = false;
-      else {
-        set->ids = ids;
-        set->cap = cap;
-      }
-    }
-    if (ok)
-      ok = len == 37 && uuid_bytes(line, set->ids[set->n++]);
-    PQfreemem(line);
-  }
-  while ((r = PQgetResult(c)) != NULL) {
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && st == DB_OK)
-      st = import_classify(c, r, "new mandates' ids");
-    PQclear(r);
-  }
-  if (st == DB_OK && (len == -2 || !ok)) {
-    log_msg(LOG_ERROR, "import: the new mandates' ids could not be read");
-    st = DB_HARD_ERROR;
-  }
+  long long n;
+  enum db_status st = copy_out_each(
+      c, "new mandates' ids", inserted ? inserted_sql : not_inserted_sql, id_set_add, set, &n);
   if (st == DB_OK && set->n > 1)
     qsort(set->ids, set->n, sizeof *set->ids, id_cmp);
   return st;
@@ -256,14 +271,7 @@ enum db_status import_trail_created(PGconn *c, const struct import_job *job,
   long long passed = 0;
   bool streamed = trail_created_lines(out->trail, job, &set, &passed);
   free(set.ids);
-  PGresult *r;
-  while ((r = PQgetResult(c)) != NULL) {
-    if (PQresultStatus(r) == PGRES_COMMAND_OK)
-      *rows = strtoll(PQcmdTuples(r), NULL, 10);
-    else if (st == DB_OK)
-      st = import_classify(c, r, "insert");
-    PQclear(r);
-  }
+  st = results_end(c, "insert", st, rows);
   if (st == DB_OK && (!streamed || passed != *rows)) {
     log_msg(LOG_ERROR, "import %s: insert: %lld new mandates, %lld lines for the trail", job->id,
             *rows, passed);
