@@ -555,6 +555,82 @@ static void test_sync_ends_exactly_the_missing(void **state) {
   free(source);
 }
 
+/* The trail's line of a new mandate is written while the upload is read,
+ * for every row that passes the reader's checks; the insert then picks
+ * out those of the rows that made a mandate, by the ids of the rows that
+ * did not (when the new ones are the most) or of those that did.  Both
+ * ways, with rows that key existing mandates and a row the checks reject
+ * in between: exactly the new mandates get a created line, each naming
+ * its mandate as it is. */
+static void test_trail_names_exactly_the_new_mandates(void **state) {
+  (void)state;
+  char *source = new_source("trail");
+  char p[8][14], office[13];
+  for (int i = 0; i < 8; i++)
+    random_bsn(p[i]);
+  random_kvk(office);
+  const char *tax = "belasting-aangifte";
+  char *csv = strdup(HEADER);
+  append_row(&csv, (struct row){"A", p[0], office, tax, "bewind", day(-10), day(500), "C/1", ""});
+  append_row(&csv, (struct row){"B", p[1], office, tax, "bewind", day(-10), day(500), "C/1", ""});
+  struct api_response *r = post_csv(source, NULL, csv);
+  expect_counts(r, (struct counts){.rows = 2, .inserted = 2});
+  api_response_free(r);
+  free(csv);
+
+  /* Most rows new: A as it is, B changed, X overlapping C (rejected by
+   * the checks across rows, after its line was written), C, D, E, G new. */
+  csv = strdup(HEADER);
+  append_row(&csv, (struct row){"A", p[0], office, tax, "bewind", day(-10), day(500), "C/1", ""});
+  append_row(&csv, (struct row){"B", p[1], office, tax, "bewind", day(-10), day(600), "C/1", ""});
+  append_row(&csv, (struct row){"C", p[2], office, tax, "bewind", day(-10), day(500), "C/2", ""});
+  append_row(&csv, (struct row){"X", p[2], office, tax, "bewind", day(0), day(100), "C/3", ""});
+  append_row(&csv, (struct row){"D", p[3], office, tax, "bewind", day(-10), day(500), "C/1", ""});
+  append_row(&csv, (struct row){"E", p[4], office, tax, "bewind", day(-10), day(500), "C/1", ""});
+  append_row(&csv, (struct row){"G", p[6], office, tax, "bewind", day(-10), day(500), "C/1", ""});
+  r = post_csv(source, NULL, csv);
+  expect_counts(
+      r, (struct counts){.rows = 7, .inserted = 4, .updated = 1, .unchanged = 1, .rejected = 1});
+  char *first = strdup(api_str(r, "id"));
+  api_response_free(r);
+  free(csv);
+
+  /* Few rows new: all of the above as they are now, F new. */
+  csv = strdup(HEADER);
+  append_row(&csv, (struct row){"A", p[0], office, tax, "bewind", day(-10), day(500), "C/1", ""});
+  append_row(&csv, (struct row){"B", p[1], office, tax, "bewind", day(-10), day(600), "C/1", ""});
+  append_row(&csv, (struct row){"C", p[2], office, tax, "bewind", day(-10), day(500), "C/2", ""});
+  append_row(&csv, (struct row){"D", p[3], office, tax, "bewind", day(-10), day(500), "C/1", ""});
+  append_row(&csv, (struct row){"F", p[5], office, tax, "bewind", day(-10), day(500), "C/1", ""});
+  append_row(&csv, (struct row){"E", p[4], office, tax, "bewind", day(-10), day(500), "C/1", ""});
+  append_row(&csv, (struct row){"G", p[6], office, tax, "bewind", day(-10), day(500), "C/1", ""});
+  r = post_csv(source, NULL, csv);
+  expect_counts(r, (struct counts){.rows = 7, .inserted = 1, .unchanged = 6});
+  char *second = strdup(api_str(r, "id"));
+  api_response_free(r);
+  free(csv);
+
+  const char *imports[] = {first, second};
+  const char *want[] = {"B:u C:c D:c E:c G:c", "F:c"};
+  for (int i = 0; i < 2; i++) {
+    char *got = db_text(
+        "SELECT string_agg(c.external_ref || ':' || c.change::text, ' ' ORDER BY c.external_ref)"
+        " FROM import_changes c JOIN mandates m ON m.id = c.mandate_id"
+        " WHERE c.import_id = $1::uuid AND m.source = $2 AND m.external_ref = c.external_ref"
+        " AND m.principal = c.principal AND m.service = c.service AND m.kind = c.kind",
+        imports[i], source, NULL);
+    if (got == NULL || strcmp(got, want[i]) != 0)
+      fail_msg("import %d's trail: expected %s, got %s", i + 1, want[i], got ? got : "nothing");
+    free(got);
+    assert_int_equal(
+        db_int("SELECT count(*) FROM import_changes WHERE import_id = $1::uuid", imports[i], NULL),
+        i == 0 ? 5 : 1);
+  }
+  free(first);
+  free(second);
+  free(source);
+}
+
 /* A voluntary mandate the principal asks rep for through the API (on
  * uwv-ww-aanvragen, for 60 days from today); id gets its id. */
 static void api_voluntary_mandate(const char *p_token, const char *rep, char id[37]) {
@@ -1393,6 +1469,7 @@ int main(void) {
       cmocka_unit_test(test_corrected_rejects_import_cleanly),
       cmocka_unit_test(test_dry_run_changes_nothing),
       cmocka_unit_test(test_sync_ends_exactly_the_missing),
+      cmocka_unit_test(test_trail_names_exactly_the_new_mandates),
       cmocka_unit_test(test_activity_shows_import_changes),
       cmocka_unit_test(test_legal_mandate_ends_voluntary),
       cmocka_unit_test(test_gzip_and_truncated_upload),
