@@ -631,6 +631,38 @@ static void test_trail_names_exactly_the_new_mandates(void **state) {
   free(source);
 }
 
+/* The checks' plans need statistics that know the imports before: an
+ * import that finds the mandates' statistics stale (here: never taken)
+ * has them refreshed (an ANALYZE of its own, counted as a manual one,
+ * not autovacuum's) before its checks. */
+static void test_stale_statistics_are_refreshed(void **state) {
+  (void)state;
+  const char *count_sql = "SELECT analyze_count FROM pg_stat_user_tables"
+                          " WHERE relid = 'mandates'::regclass";
+  long long before = db_int(count_sql, NULL);
+  PQclear(db_query("UPDATE pg_class SET reltuples = -1 WHERE oid = 'mandates'::regclass", NULL));
+  char *source = new_source("stats");
+  char p[14], office[13];
+  random_bsn(p);
+  random_kvk(office);
+  char *csv = strdup(HEADER);
+  append_row(&csv, (struct row){"A", p, office, "belasting-aangifte", "bewind", day(-10), day(500),
+                                "C/1", ""});
+  struct api_response *r = post_csv(source, NULL, csv);
+  expect_counts(r, (struct counts){.rows = 1, .inserted = 1});
+  api_response_free(r);
+  long long after = db_int(count_sql, NULL);
+  if (after <= before)
+    fail_msg("the mandates' statistics were not refreshed (ANALYZE count %lld, before %lld)", after,
+             before);
+  assert_int_equal(db_int("SELECT (reltuples >= 0)::int FROM pg_class"
+                          " WHERE oid = 'mandates'::regclass",
+                          NULL),
+                   1);
+  free(csv);
+  free(source);
+}
+
 /* A voluntary mandate the principal asks rep for through the API (on
  * uwv-ww-aanvragen, for 60 days from today); id gets its id. */
 static void api_voluntary_mandate(const char *p_token, const char *rep, char id[37]) {
@@ -1470,6 +1502,7 @@ int main(void) {
       cmocka_unit_test(test_dry_run_changes_nothing),
       cmocka_unit_test(test_sync_ends_exactly_the_missing),
       cmocka_unit_test(test_trail_names_exactly_the_new_mandates),
+      cmocka_unit_test(test_stale_statistics_are_refreshed),
       cmocka_unit_test(test_activity_shows_import_changes),
       cmocka_unit_test(test_legal_mandate_ends_voluntary),
       cmocka_unit_test(test_gzip_and_truncated_upload),
