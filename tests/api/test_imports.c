@@ -555,6 +555,36 @@ static void test_sync_ends_exactly_the_missing(void **state) {
   free(source);
 }
 
+/* A file of bewind mandates for belasting-aangifte, all by office: the
+ * rows' references, principals (indexes into p), periods (days from
+ * today) and court references. */
+struct bewind_row {
+  const char *ref;
+  int principal, from, until;
+  const char *court_ref;
+};
+
+static char *bewind_csv(const struct bewind_row *rows, int n, char p[][14], const char *office) {
+  char *csv = strdup(HEADER);
+  for (int i = 0; i < n; i++)
+    append_row(&csv, (struct row){rows[i].ref, p[rows[i].principal], office, "belasting-aangifte",
+                                  "bewind", day(rows[i].from), day(rows[i].until),
+                                  rows[i].court_ref, ""});
+  return csv;
+}
+
+/* Posts the file and checks its counts; the import's id, malloc'd. */
+static char *import_bewind(const char *source, const struct bewind_row *rows, int n, char p[][14],
+                           const char *office, struct counts want) {
+  char *csv = bewind_csv(rows, n, p, office);
+  struct api_response *r = post_csv(source, NULL, csv);
+  expect_counts(r, want);
+  char *id = strdup(api_str(r, "id"));
+  api_response_free(r);
+  free(csv);
+  return id;
+}
+
 /* The trail's line of a new mandate is written while the upload is read,
  * for every row that passes the reader's checks; the insert then picks
  * out those of the rows that made a mandate, by the ids of the rows that
@@ -569,46 +599,26 @@ static void test_trail_names_exactly_the_new_mandates(void **state) {
   for (int i = 0; i < 8; i++)
     random_bsn(p[i]);
   random_kvk(office);
-  const char *tax = "belasting-aangifte";
-  char *csv = strdup(HEADER);
-  append_row(&csv, (struct row){"A", p[0], office, tax, "bewind", day(-10), day(500), "C/1", ""});
-  append_row(&csv, (struct row){"B", p[1], office, tax, "bewind", day(-10), day(500), "C/1", ""});
-  struct api_response *r = post_csv(source, NULL, csv);
-  expect_counts(r, (struct counts){.rows = 2, .inserted = 2});
-  api_response_free(r);
-  free(csv);
+  const struct bewind_row before[] = {{"A", 0, -10, 500, "C/1"}, {"B", 1, -10, 500, "C/1"}};
+  free(import_bewind(source, before, 2, p, office, (struct counts){.rows = 2, .inserted = 2}));
 
   /* Most rows new: A as it is, B changed, X overlapping C (rejected by
    * the checks across rows, after its line was written), C, D, E, G new. */
-  csv = strdup(HEADER);
-  append_row(&csv, (struct row){"A", p[0], office, tax, "bewind", day(-10), day(500), "C/1", ""});
-  append_row(&csv, (struct row){"B", p[1], office, tax, "bewind", day(-10), day(600), "C/1", ""});
-  append_row(&csv, (struct row){"C", p[2], office, tax, "bewind", day(-10), day(500), "C/2", ""});
-  append_row(&csv, (struct row){"X", p[2], office, tax, "bewind", day(0), day(100), "C/3", ""});
-  append_row(&csv, (struct row){"D", p[3], office, tax, "bewind", day(-10), day(500), "C/1", ""});
-  append_row(&csv, (struct row){"E", p[4], office, tax, "bewind", day(-10), day(500), "C/1", ""});
-  append_row(&csv, (struct row){"G", p[6], office, tax, "bewind", day(-10), day(500), "C/1", ""});
-  r = post_csv(source, NULL, csv);
-  expect_counts(
-      r, (struct counts){.rows = 7, .inserted = 4, .updated = 1, .unchanged = 1, .rejected = 1});
-  char *first = strdup(api_str(r, "id"));
-  api_response_free(r);
-  free(csv);
+  const struct bewind_row most[] = {{"A", 0, -10, 500, "C/1"}, {"B", 1, -10, 600, "C/1"},
+                                    {"C", 2, -10, 500, "C/2"}, {"X", 2, 0, 100, "C/3"},
+                                    {"D", 3, -10, 500, "C/1"}, {"E", 4, -10, 500, "C/1"},
+                                    {"G", 6, -10, 500, "C/1"}};
+  char *first = import_bewind(
+      source, most, 7, p, office,
+      (struct counts){.rows = 7, .inserted = 4, .updated = 1, .unchanged = 1, .rejected = 1});
 
   /* Few rows new: all of the above as they are now, F new. */
-  csv = strdup(HEADER);
-  append_row(&csv, (struct row){"A", p[0], office, tax, "bewind", day(-10), day(500), "C/1", ""});
-  append_row(&csv, (struct row){"B", p[1], office, tax, "bewind", day(-10), day(600), "C/1", ""});
-  append_row(&csv, (struct row){"C", p[2], office, tax, "bewind", day(-10), day(500), "C/2", ""});
-  append_row(&csv, (struct row){"D", p[3], office, tax, "bewind", day(-10), day(500), "C/1", ""});
-  append_row(&csv, (struct row){"F", p[5], office, tax, "bewind", day(-10), day(500), "C/1", ""});
-  append_row(&csv, (struct row){"E", p[4], office, tax, "bewind", day(-10), day(500), "C/1", ""});
-  append_row(&csv, (struct row){"G", p[6], office, tax, "bewind", day(-10), day(500), "C/1", ""});
-  r = post_csv(source, NULL, csv);
-  expect_counts(r, (struct counts){.rows = 7, .inserted = 1, .unchanged = 6});
-  char *second = strdup(api_str(r, "id"));
-  api_response_free(r);
-  free(csv);
+  const struct bewind_row few[] = {{"A", 0, -10, 500, "C/1"}, {"B", 1, -10, 600, "C/1"},
+                                   {"C", 2, -10, 500, "C/2"}, {"D", 3, -10, 500, "C/1"},
+                                   {"F", 5, -10, 500, "C/1"}, {"E", 4, -10, 500, "C/1"},
+                                   {"G", 6, -10, 500, "C/1"}};
+  char *second = import_bewind(source, few, 7, p, office,
+                               (struct counts){.rows = 7, .inserted = 1, .unchanged = 6});
 
   const char *imports[] = {first, second};
   const char *want[] = {"B:u C:c D:c E:c G:c", "F:c"};
@@ -642,15 +652,11 @@ static void test_stale_statistics_are_refreshed(void **state) {
   long long before = db_int(count_sql, NULL);
   PQclear(db_query("UPDATE pg_class SET reltuples = -1 WHERE oid = 'mandates'::regclass", NULL));
   char *source = new_source("stats");
-  char p[14], office[13];
-  random_bsn(p);
+  char p[1][14], office[13];
+  random_bsn(p[0]);
   random_kvk(office);
-  char *csv = strdup(HEADER);
-  append_row(&csv, (struct row){"A", p, office, "belasting-aangifte", "bewind", day(-10), day(500),
-                                "C/1", ""});
-  struct api_response *r = post_csv(source, NULL, csv);
-  expect_counts(r, (struct counts){.rows = 1, .inserted = 1});
-  api_response_free(r);
+  const struct bewind_row one[] = {{"A", 0, -10, 500, "C/1"}};
+  free(import_bewind(source, one, 1, p, office, (struct counts){.rows = 1, .inserted = 1}));
   long long after = db_int(count_sql, NULL);
   if (after <= before)
     fail_msg("the mandates' statistics were not refreshed (ANALYZE count %lld, before %lld)", after,
@@ -659,7 +665,6 @@ static void test_stale_statistics_are_refreshed(void **state) {
                           " WHERE oid = 'mandates'::regclass",
                           NULL),
                    1);
-  free(csv);
   free(source);
 }
 
