@@ -235,19 +235,48 @@ static bool id_set_takes(const struct id_set *set, const char *line, ssize_t len
   return found == set->inserted;
 }
 
+/* How often, in lines, the stream looks whether the insert has failed. */
+#define INSERT_POLL_LINES 16384
+
+/* The insert, sent on c: its outcome once read (done). */
+struct insert_wait {
+  PGconn *c;
+  bool done;
+  enum db_status st;
+  long long rows;
+};
+
+/* Reads the insert's outcome if it has come; false when it has failed
+ * (so the trail's lines need not be passed on: the import checks again
+ * or fails, and the trail is abandoned). */
+static bool insert_going(struct insert_wait *w) {
+  if (w->done)
+    return w->st == DB_OK;
+  if (!PQconsumeInput(w->c) || PQisBusy(w->c))
+    return true; /* still running, or a broken connection, which the result will tell */
+  w->st = results_end(w->c, "insert", DB_OK, &w->rows);
+  w->done = true;
+  return w->st == DB_OK;
+}
+
 /* Streams the lines of the new mandates into the trail while the insert
- * runs in its own backend; *passed counts them. */
+ * runs in its own backend; *passed counts them.  Stops early when the
+ * insert has failed. */
 static bool trail_created_lines(struct import_trail *t, const struct import_job *job,
-                                const struct id_set *set, long long *passed) {
+                                const struct id_set *set, struct insert_wait *w,
+                                long long *passed) {
   char *line = NULL;
   size_t cap = 0;
   ssize_t len;
   bool ok = true;
+  long long read = 0;
   while (ok && (len = getline(&line, &cap, job->created)) > 0) {
     if (id_set_takes(set, line, len)) {
       ok = trail_add(t, job->id, line, (size_t)len);
       (*passed)++;
     }
+    if (++read % INSERT_POLL_LINES == 0 && !insert_going(w))
+      break;
   }
   free(line);
   return ok && !ferror(job->created);
@@ -269,9 +298,15 @@ enum db_status import_trail_created(PGconn *c, const struct import_job *job,
     return st;
   }
   long long passed = 0;
-  bool streamed = trail_created_lines(out->trail, job, &set, &passed);
+  struct insert_wait w = {.c = c};
+  bool streamed = trail_created_lines(out->trail, job, &set, &w, &passed);
   free(set.ids);
-  st = results_end(c, "insert", st, rows);
+  if (!w.done) {
+    w.st = results_end(c, "insert", DB_OK, &w.rows);
+    w.done = true;
+  }
+  st = w.st;
+  *rows = w.rows;
   if (st == DB_OK && (!streamed || passed != *rows)) {
     log_msg(LOG_ERROR, "import %s: insert: %lld new mandates, %lld lines for the trail", job->id,
             *rows, passed);
