@@ -62,8 +62,9 @@ PGconn *import_db_open(void);
 /* The checks' plans need statistics that know what the imports before
  * changed (after a million new mandates, stale ones had the planner scan
  * every mandate where an index finds a few).  Autovacuum refreshes them
- * within a minute or so; an import that comes sooner starts an ANALYZE
- * of mandates on a connection of its own while its upload is read
+ * within a minute or so; an import that comes sooner (more than a tenth
+ * of the table plus 10,000 changes since the last ANALYZE) starts an
+ * ANALYZE of mandates on a connection of its own while its upload is read
  * (import_db_stats_begin: that connection, or NULL when the statistics
  * are fresh or it failed, which only costs the checks time) and waits
  * for it before its checks (import_db_stats_end, which closes it; NULL
