@@ -45,6 +45,9 @@ struct import_state {
   bool created_failed; /* writing job.created failed */
   double started_ms, received_ms;
   struct import_id_base ids; /* of the new mandates' ids */
+  bool failed;               /* import_work's outcome, for import_reply */
+  enum err fail_err;
+  const char *fail_detail; /* static, or st->reader.error */
 };
 
 static double mono_ms(void) {
@@ -289,40 +292,53 @@ static bool import_data(struct request *rq, const char *data, size_t len) {
   return import_reader_feed(&st->reader, data, len);
 }
 
-/* Nothing was kept: end the COPY with an error and roll back. */
-static enum MHD_Result fail(struct request *rq, enum err e, const char *detail) {
-  struct import_state *st = rq->stream_state;
+/* Nothing was kept: end the COPY with an error and roll back; the answer
+ * says why (import_reply). */
+static void fail(struct import_state *st, enum err e, const char *detail) {
   import_db_close(st->pg);
   st->pg = NULL;
+  st->failed = true;
+  st->fail_err = e;
+  st->fail_detail = detail;
   log_msg(LOG_INFO, "import %s from %s failed: %s", st->job.id, st->job.source, err_code(e));
-  return reply_problem(rq, e, detail, NULL);
 }
 
 static enum err db_error(enum db_status s) {
   return s == DB_CONFLICT || s == DB_SOFT_ERROR ? ERR_IMPORT_CONFLICT : ERR_SERVICE_UNAVAILABLE;
 }
 
-static enum MHD_Result import_end(struct request *rq, bool truncated) {
+/* The upload is complete: the checks, the merge and the report, on the
+ * request's thread of its own (stream_ops.work). */
+static void import_work(struct request *rq, bool truncated) {
   struct import_state *st = rq->stream_state;
-  if (truncated)
-    return fail(rq, ERR_IMPORT_TRUNCATED, NULL);
+  if (truncated) {
+    fail(st, ERR_IMPORT_TRUNCATED, NULL);
+    return;
+  }
   if (!st->reader.stopped)
     import_reader_finish(&st->reader);
-  if (st->reader.error[0] != '\0')
-    return fail(rq, ERR_IMPORT_HEADER, st->reader.error);
+  if (st->reader.error[0] != '\0') {
+    fail(st, ERR_IMPORT_HEADER, st->reader.error);
+    return;
+  }
   if (!st->send_failed && st->out_len + IMPORT_COPY_TRAILER_LEN > OUT_CAP)
     flush(st);
   memcpy(st->out + st->out_len, IMPORT_COPY_TRAILER, IMPORT_COPY_TRAILER_LEN);
   st->out_len += IMPORT_COPY_TRAILER_LEN;
-  if (st->send_failed || !flush(st))
-    return fail(rq, ERR_SERVICE_UNAVAILABLE, NULL);
+  if (st->send_failed || !flush(st)) {
+    fail(st, ERR_SERVICE_UNAVAILABLE, NULL);
+    return;
+  }
   if (st->job.created != NULL && (st->created_failed || fflush(st->job.created) != 0)) {
     log_msg(LOG_ERROR, "import %s: writing its temporary file failed", st->job.id);
-    return fail(rq, ERR_SERVICE_UNAVAILABLE, NULL);
+    fail(st, ERR_SERVICE_UNAVAILABLE, NULL);
+    return;
   }
   enum db_status s = import_db_copy_end(st->pg, NULL);
-  if (s != DB_OK)
-    return fail(rq, ERR_SERVICE_UNAVAILABLE, NULL);
+  if (s != DB_OK) {
+    fail(st, ERR_SERVICE_UNAVAILABLE, NULL);
+    return;
+  }
   st->received_ms = mono_ms();
   st->job.rows = st->reader.rows;
   st->job.ref_seen = st->reader.ref_seen;
@@ -332,8 +348,10 @@ static enum MHD_Result import_end(struct request *rq, bool truncated) {
   st->stats = NULL;
   struct import_outcome out;
   s = import_db_apply(st->pg, &st->job, &out);
-  if (s != DB_OK)
-    return fail(rq, db_error(s), NULL);
+  if (s != DB_OK) {
+    fail(st, db_error(s), NULL);
+    return;
+  }
   char timings[200];
   snprintf(timings, sizeof timings,
            "{\"receive_ms\":%.0f,\"validate_ms\":%.0f,\"merge_ms\":%.0f,\"audit_ms\":%.0f,"
@@ -343,8 +361,10 @@ static enum MHD_Result import_end(struct request *rq, bool truncated) {
   s = import_db_save_report(st->pg, &st->job, &out, timings);
   if (s == DB_OK)
     s = import_db_commit(st->pg);
-  if (s != DB_OK)
-    return fail(rq, db_error(s), NULL);
+  if (s != DB_OK) {
+    fail(st, db_error(s), NULL);
+    return;
+  }
   import_db_close(st->pg);
   st->pg = NULL;
   log_msg(LOG_INFO,
@@ -352,6 +372,12 @@ static enum MHD_Result import_end(struct request *rq, bool truncated) {
           "%lld ended, %lld superseded, %lld rejected in %s",
           st->job.id, st->job.source, st->job.dry_run ? " (dry run)" : "", out.rows, out.inserted,
           out.updated, out.unchanged, out.ended, out.superseded, out.rejected, timings);
+}
+
+static enum MHD_Result import_reply(struct request *rq) {
+  struct import_state *st = rq->stream_state;
+  if (st->failed)
+    return reply_problem(rq, st->fail_err, st->fail_detail, NULL);
   return import_reply_report(rq, MHD_HTTP_CREATED, st->job.id);
 }
 
@@ -374,4 +400,5 @@ static void import_cleanup(struct request *rq) {
   rq->stream_state = NULL;
 }
 
-const struct stream_ops imports_stream = {import_begin, import_data, import_end, import_cleanup};
+const struct stream_ops imports_stream = {import_begin, import_data, import_work, import_reply,
+                                          import_cleanup};

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 
 #include "config.h"
 #include "db/db.h"
@@ -246,6 +247,54 @@ static enum MHD_Result dispatch(struct request *rq) {
 /* Requests between their first byte and their completion (for draining). */
 static long in_flight;
 
+/* Streamed requests whose work runs on its thread (server_stop waits). */
+static long working;
+
+static void *stream_work_thread(void *arg) {
+  struct request *rq = arg;
+  rq->route->stream->work(rq, rq->truncated);
+  __atomic_store_n(&rq->worked, true, __ATOMIC_RELEASE);
+  MHD_resume_connection(rq->conn);
+  __atomic_fetch_sub(&working, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+/* The end of a streamed upload: its work on a thread of its own, the
+ * connection suspended meanwhile (MHD calls on_request again once it is
+ * resumed), then the answer.  Should no thread start, the work runs here. */
+static enum MHD_Result stream_finish(struct request *rq) {
+  if (!rq->work_started) {
+    rq->work_started = true;
+    rq->truncated = stream_gzip_incomplete(rq);
+    __atomic_fetch_add(&working, 1, __ATOMIC_RELAXED);
+    MHD_suspend_connection(rq->conn);
+    pthread_t t;
+    pthread_attr_t attr;
+    bool started = false;
+    if (pthread_attr_init(&attr) == 0) {
+      started = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+                pthread_create(&t, &attr, stream_work_thread, rq) == 0;
+      pthread_attr_destroy(&attr);
+    }
+    if (started)
+      return MHD_YES;
+    log_msg(LOG_WARN, "no thread for a streamed request's work: it runs on the server's thread");
+    __atomic_fetch_sub(&working, 1, __ATOMIC_RELAXED);
+    rq->work_inline = true;
+    MHD_resume_connection(rq->conn);
+    return MHD_YES;
+  }
+  if (rq->work_inline && !rq->worked) {
+    rq->route->stream->work(rq, rq->truncated);
+    rq->worked = true;
+  }
+  if (!__atomic_load_n(&rq->worked, __ATOMIC_ACQUIRE))
+    return MHD_YES; /* cannot be: called only once resumed */
+  enum MHD_Result ret = rq->route->stream->reply(rq);
+  db_assert_idle();
+  return ret;
+}
+
 /* A streamed body: authenticate from the headers, set up gzip, and let the
  * handler begin before the first byte of the body arrives. */
 static enum MHD_Result stream_start(struct request *rq) {
@@ -365,11 +414,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
       return reply_problem_allow(rq, allow);
     return reply_problem(rq, ERR_ROUTE_NOT_FOUND, NULL, NULL);
   }
-  if (rq->pipe != NULL) {
-    enum MHD_Result ret = rq->route->stream->end(rq, stream_gzip_incomplete(rq));
-    db_assert_idle();
-    return ret;
-  }
+  if (rq->pipe != NULL)
+    return stream_finish(rq);
   return dispatch(rq);
 }
 
@@ -416,7 +462,8 @@ struct server *server_start(char *err, size_t errlen) {
     return NULL;
   }
   s->daemon = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+          MHD_ALLOW_SUSPEND_RESUME,
       config.listen_port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, config.threads,
       MHD_OPTION_CONNECTION_TIMEOUT, config.connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
@@ -441,6 +488,11 @@ void server_stop(struct server *s) {
   /* Stop accepting, let the requests in flight finish (idle keep-alive
    * connections are simply closed), then stop. */
   MHD_quiesce_daemon(s->daemon);
+  /* A streamed request's work (an import) is waited for however long it
+   * takes, as the thread that ran it used to be: it commits or rolls back
+   * as a whole, and its connection cannot be closed while suspended. */
+  while (__atomic_load_n(&working, __ATOMIC_ACQUIRE) > 0)
+    usleep(20 * 1000);
   for (int waited = 0; waited < DRAIN_MAX_MS && __atomic_load_n(&in_flight, __ATOMIC_RELAXED) > 0;
        waited += 20)
     usleep(20 * 1000);

@@ -44,13 +44,19 @@ struct request;
 /* A streamed body (bulk import).  The dispatcher authenticates the caller
  * before begin, inflates Content-Encoding: gzip, and calls data for each
  * piece as it arrives.  begin may answer at once (a bad query, say); data
- * returns false to stop taking data (it then keeps its reason for end);
- * the rest of the upload is drained.  end runs once the upload is complete
- * (or was cut off: truncated is set) and answers; cleanup always runs. */
+ * returns false to stop taking data (it then keeps its reason for work);
+ * the rest of the upload is drained.  work runs once the upload is
+ * complete (or was cut off: truncated is set), on a thread of its own
+ * while the connection is suspended: the server's threads each serve many
+ * connections, which would otherwise wait for it (an import's checks and
+ * merge take seconds).  It must not use the thread's database connection
+ * or answer; reply then answers, back on the server's thread.  cleanup
+ * always runs. */
 struct stream_ops {
   enum MHD_Result (*begin)(struct request *rq);
   bool (*data)(struct request *rq, const char *data, size_t len);
-  enum MHD_Result (*end)(struct request *rq, bool truncated);
+  void (*work)(struct request *rq, bool truncated);
+  enum MHD_Result (*reply)(struct request *rq);
   void (*cleanup)(struct request *rq);
 };
 
@@ -92,6 +98,10 @@ struct request {
   struct client client;     /* valid for AUTH_CLIENT and AUTH_ADMIN routes */
   char actor_pseudonym[17];
   struct web_state *web; /* AUTH_WEB and AUTH_WEB_USER routes (web/page.h) */
+
+  bool work_started, work_inline; /* BODY_STREAM: stream_ops.work (server.c) */
+  bool worked;                    /* set by the work's thread, atomically */
+  bool truncated;
 
   unsigned status; /* set by reply_* for the access log */
   const char *code;

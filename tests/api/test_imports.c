@@ -1354,6 +1354,87 @@ static void *import_in_thread(void *arg) {
   return NULL;
 }
 
+/* GET /healthz on a kept-alive connection of its own (h's); the status,
+ * 0 for no answer. */
+static size_t discard(char *data, size_t size, size_t n, void *ctx) {
+  (void)data;
+  (void)ctx;
+  return size * n;
+}
+
+static long healthz_on(CURL *h) {
+  char *url = xasprintf("%s/healthz", api_env("MACHTIGEN_URL"));
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
+  long status = 0;
+  if (curl_easy_perform(h) == CURLE_OK)
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  free(url);
+  return status;
+}
+
+#define KEPT_ALIVE 48
+
+/* An import's checks and merge run on a thread of their own, with its
+ * connection set aside: the server's threads, each serving many
+ * connections, answer their others meanwhile.  Here 48 kept-alive
+ * connections, opened before the import (and so spread over the
+ * server's threads, the import's among them), are each asked once more
+ * while the import waits for the merge lock, which the test holds; with
+ * the work on the server's thread, those that share it with the import
+ * would get no answer until the lock is let go. */
+static void test_requests_answered_during_an_import(void **state) {
+  (void)state;
+  char *source = new_source("busy-server");
+  char p[1][14], office[13];
+  random_bsn(p[0]);
+  random_kvk(office);
+  const struct bewind_row one[] = {{"A", 0, -10, 500, "C/1"}};
+  char *csv = bewind_csv(one, 1, p, office);
+  CURL *kept[KEPT_ALIVE];
+  for (int i = 0; i < KEPT_ALIVE; i++) {
+    kept[i] = curl_easy_init();
+    assert_int_equal(healthz_on(kept[i]), 200);
+  }
+  PGconn *other = db_conn_other();
+  const char *lock = "SELECT pg_advisory_lock(hashtextextended('machtigen-import-merge', 0))";
+  PGresult *res = PQexec(other, lock);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK)
+    fail_msg("%s: %s", lock, PQresultErrorMessage(res));
+  PQclear(res);
+  struct import_call call = {source, csv, NULL};
+  pthread_t t;
+  pthread_create(&t, NULL, import_in_thread, &call);
+  const char *waiting_sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                            " 'machtigend-import' AND wait_event_type = 'Lock'";
+  long long waiting = 0;
+  for (int i = 0; i < 200 && waiting == 0; i++) {
+    usleep(50 * 1000);
+    waiting = db_int(waiting_sql, NULL);
+  }
+  int answered = 0;
+  for (int i = 0; waiting > 0 && i < KEPT_ALIVE; i++)
+    answered += healthz_on(kept[i]) == 200;
+  long long still = db_int(waiting_sql, NULL);
+  res = PQexec(other, "SELECT pg_advisory_unlock_all()");
+  PQclear(res);
+  PQfinish(other);
+  pthread_join(t, NULL);
+  for (int i = 0; i < KEPT_ALIVE; i++)
+    curl_easy_cleanup(kept[i]);
+  if (waiting == 0)
+    fail_msg("the import never waited for the merge lock: %s", api_describe(call.r));
+  if (answered != KEPT_ALIVE)
+    fail_msg("only %d of %d kept-alive connections were answered while an import waited", answered,
+             KEPT_ALIVE);
+  assert_int_equal(still, 1);
+  expect_counts(call.r, (struct counts){.rows = 1, .inserted = 1});
+  api_response_free(call.r);
+  free(csv);
+  free(source);
+}
+
 /* A mandate being made live another way while the import runs (here
  * another registry's, held open until the import waits for it): the
  * import waits for it before its checks (the live mandates' lock), then
@@ -1565,6 +1646,7 @@ int main(void) {
       cmocka_unit_test(test_client_going_away_changes_nothing),
       cmocka_unit_test(test_failed_merge_leaves_no_trail),
       cmocka_unit_test(test_concurrent_change_is_checked_again),
+      cmocka_unit_test(test_requests_answered_during_an_import),
       cmocka_unit_test(test_cli),
       /* Last: every row the imports above wrote must be chained. */
       cmocka_unit_test(test_audit_verifies),
