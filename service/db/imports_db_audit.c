@@ -246,16 +246,21 @@ struct insert_wait {
   long long rows;
 };
 
+/* Reads the insert's outcome, waiting for it if need be. */
+static void insert_outcome(struct insert_wait *w) {
+  if (w->done)
+    return;
+  w->st = results_end(w->c, "insert", DB_OK, &w->rows);
+  w->done = true;
+}
+
 /* Reads the insert's outcome if it has come; false when it has failed
  * (so the trail's lines need not be passed on: the import checks again
  * or fails, and the trail is abandoned). */
 static bool insert_going(struct insert_wait *w) {
-  if (w->done)
-    return w->st == DB_OK;
-  if (!PQconsumeInput(w->c) || PQisBusy(w->c))
+  if (!w->done && (!PQconsumeInput(w->c) || PQisBusy(w->c)))
     return true; /* still running, or a broken connection, which the result will tell */
-  w->st = results_end(w->c, "insert", DB_OK, &w->rows);
-  w->done = true;
+  insert_outcome(w);
   return w->st == DB_OK;
 }
 
@@ -301,10 +306,7 @@ enum db_status import_trail_created(PGconn *c, const struct import_job *job,
   struct insert_wait w = {.c = c};
   bool streamed = trail_created_lines(out->trail, job, &set, &w, &passed);
   free(set.ids);
-  if (!w.done) {
-    w.st = results_end(c, "insert", DB_OK, &w.rows);
-    w.done = true;
-  }
+  insert_outcome(&w);
   st = w.st;
   *rows = w.rows;
   if (st == DB_OK && (!streamed || passed != *rows)) {

@@ -1354,6 +1354,23 @@ static void *import_in_thread(void *arg) {
   return NULL;
 }
 
+/* How many imports wait for a lock in the database now. */
+static long long imports_waiting(void) {
+  return db_int("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                " 'machtigend-import' AND wait_event_type = 'Lock'",
+                NULL);
+}
+
+/* The same, once some import waits (or after 10 s: 0). */
+static long long import_comes_to_wait(void) {
+  long long waiting = 0;
+  for (int i = 0; i < 200 && waiting == 0; i++) {
+    usleep(50 * 1000);
+    waiting = imports_waiting();
+  }
+  return waiting;
+}
+
 /* GET /healthz on a kept-alive connection of its own (h's); the status,
  * 0 for no answer. */
 static size_t discard(char *data, size_t size, size_t n, void *ctx) {
@@ -1406,17 +1423,11 @@ static void test_requests_answered_during_an_import(void **state) {
   struct import_call call = {source, csv, NULL};
   pthread_t t;
   pthread_create(&t, NULL, import_in_thread, &call);
-  const char *waiting_sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
-                            " 'machtigend-import' AND wait_event_type = 'Lock'";
-  long long waiting = 0;
-  for (int i = 0; i < 200 && waiting == 0; i++) {
-    usleep(50 * 1000);
-    waiting = db_int(waiting_sql, NULL);
-  }
+  long long waiting = import_comes_to_wait();
   int answered = 0;
   for (int i = 0; waiting > 0 && i < KEPT_ALIVE; i++)
     answered += healthz_on(kept[i]) == 200;
-  long long still = db_int(waiting_sql, NULL);
+  long long still = imports_waiting();
   res = PQexec(other, "SELECT pg_advisory_unlock_all()");
   PQclear(res);
   PQfinish(other);
@@ -1464,13 +1475,7 @@ static void test_concurrent_change_is_checked_again(void **state) {
   struct import_call call = {source, csv, NULL};
   pthread_t t;
   pthread_create(&t, NULL, import_in_thread, &call);
-  long long waiting = 0;
-  for (int i = 0; i < 200 && waiting == 0; i++) {
-    usleep(50 * 1000);
-    waiting = db_int("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
-                     " 'machtigend-import' AND wait_event_type = 'Lock'",
-                     NULL);
-  }
+  long long waiting = import_comes_to_wait();
   exec_or_fail(other, "COMMIT", NULL, 0);
   PQfinish(other);
   pthread_join(t, NULL);
