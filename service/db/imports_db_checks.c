@@ -44,13 +44,13 @@ static const char ended_sql[] =
 static const char good_sql[] =
     "CREATE TEMP TABLE import_good ON COMMIT DROP AS"
     " SELECT r.ctid AS rid, r.line, r.external_ref, r.principal, r.representative, r.service,"
-    " r.kind::mandate_kind AS kind, from_usec(r.vf) AS valid_from, from_usec(r.vu) AS valid_until,"
+    " r.k AS kind, r.vf AS valid_from, r.vu AS valid_until,"
     " r.court_ref, r.court, coalesce(m.id, r.new_id) AS id,"
     " m.id IS NULL AS is_new,"
     " (m.id IS NOT NULL AND m.status IN ('active', 'suspended') AND m.principal = r.principal"
     "  AND m.representative = r.representative AND m.service = r.service"
-    "  AND m.kind = r.kind::mandate_kind AND m.valid_from = from_usec(r.vf)"
-    "  AND m.valid_until = from_usec(r.vu) AND m.court_ref IS NOT DISTINCT FROM r.court_ref"
+    "  AND m.kind = r.k AND m.valid_from = r.vf"
+    "  AND m.valid_until = r.vu AND m.court_ref IS NOT DISTINCT FROM r.court_ref"
     "  AND m.court IS NOT DISTINCT FROM r.court) AS unchanged"
     " FROM import_rows r LEFT JOIN mandates m ON m.source = $1 AND m.external_ref = r.external_ref"
     " WHERE r.code IS NULL";
@@ -65,7 +65,7 @@ static const char first_sql[] = "SELECT NOT EXISTS (SELECT 1 FROM mandates WHERE
 static const char good_view_sql[] =
     "CREATE TEMP VIEW import_good AS"
     " SELECT r.ctid AS rid, r.line, r.external_ref, r.principal, r.representative, r.service,"
-    " r.kind::mandate_kind AS kind, from_usec(r.vf) AS valid_from, from_usec(r.vu) AS valid_until,"
+    " r.k AS kind, r.vf AS valid_from, r.vu AS valid_until,"
     " r.court_ref, r.court, r.new_id AS id, true AS is_new, false AS unchanged"
     " FROM import_rows r WHERE r.code IS NULL";
 

@@ -155,7 +155,7 @@ size_t import_row_change_line(const struct import_row *row, const struct import_
  * doubles one). */
 #define IMPORT_CHANGE_LINE_MAX (2 * (IMPORT_EXTERNAL_REF_MAX + 128) + 64)
 
-#define IMPORT_COPY_FIELDS 18
+#define IMPORT_COPY_FIELDS 19
 /* The stream's header (signature, flags, no extension) and trailer. */
 #define IMPORT_COPY_HEADER "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0"
 #define IMPORT_COPY_HEADER_LEN 19

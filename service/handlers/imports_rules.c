@@ -186,6 +186,12 @@ static void put_int8(struct out *o, int64_t v) {
   put_u32(o, (uint32_t)v);
 }
 
+/* A timestamptz as binary COPY has it: microseconds since 2000-01-01
+ * UTC (946,684,800 s after the Unix epoch). */
+static void put_timestamp(struct out *o, int64_t unix_usec) {
+  put_int8(o, unix_usec - INT64_C(946684800000000));
+}
+
 static void put_bool(struct out *o, bool v) {
   put_u32(o, 1);
   put(o, v ? "\1" : "\0", 1);
@@ -220,13 +226,16 @@ size_t import_row_copy_line(const struct import_row *row, const struct import_id
   put_text(&o, row->code ? row->message : NULL, row->code ? strlen(row->message) : 0);
   for (int c = 0; c < IC_COUNT; c++)
     put_text(&o, row->field[c], row->len[c]);
+  /* A good row's period and kind as the types the checks and the merge
+   * compare and write, converted once here rather than in every scan. */
   if (row->code == NULL) {
-    put_int8(&o, row->from);
-    put_int8(&o, row->until);
+    put_timestamp(&o, row->from);
+    put_timestamp(&o, row->until);
   } else {
     put_u32(&o, UINT32_MAX);
     put_u32(&o, UINT32_MAX);
   }
+  put_text(&o, row->code == NULL ? row->field[IC_KIND] : NULL, row->len[IC_KIND]);
   put_mandate_id(&o, ids, row->line);
   return o.len;
 }
