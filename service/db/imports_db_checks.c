@@ -10,6 +10,14 @@
 #include "db/imports_db_internal.h"
 #include "log.h"
 
+/* An imported mandate's key as its unique index has it (schema/0010), and
+ * the condition that finds a source's ($1) mandates through that index:
+ * its keys run from source || '|' to source || '}'. */
+#define SOURCE_KEYS(m) " (" m ".source || '|' || " m ".external_ref) "
+#define OF_SOURCE(m)                                                                               \
+  " " m                                                                                            \
+  ".source = $1 AND" SOURCE_KEYS(m) ">= $1::text || '|' AND" SOURCE_KEYS(m) "< $1::text || '}' "
+
 /* A repeated external_ref: the first line stands, later ones are
  * rejected (whatever happened to the first).  Only the keys of rows the
  * reader flagged (ref_seen) can repeat. */
@@ -31,10 +39,11 @@ static const char withheld_sql[] = "SELECT EXISTS (SELECT 1 FROM import_rows WHE
 static const char ended_sql[] =
     "CREATE TEMP TABLE import_ended ON COMMIT DROP AS"
     " SELECT m.id, m.principal, m.service, m.external_ref FROM mandates m"
-    " WHERE $2::boolean AND m.source = $1 AND m.status IN ('active', 'suspended')"
-    " AND m.valid_until > now()"
-    " AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.ref_known"
-    "  AND r.external_ref = m.external_ref)";
+    " WHERE $2::boolean AND" OF_SOURCE(
+        "m") "AND m.status IN ('active', 'suspended')"
+             " AND m.valid_until > now()"
+             " AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.ref_known"
+             "  AND r.external_ref = m.external_ref)";
 
 /* The rows that passed so far, with the mandate they key to (if any) and
  * whether it already is exactly this (unchanged).  A new mandate's id
@@ -52,15 +61,17 @@ static const char good_sql[] =
     "  AND m.kind = r.k AND m.valid_from = r.vf"
     "  AND m.valid_until = r.vu AND m.court_ref IS NOT DISTINCT FROM r.court_ref"
     "  AND m.court IS NOT DISTINCT FROM r.court) AS unchanged"
-    " FROM import_rows r LEFT JOIN mandates m ON m.source = $1 AND m.external_ref = r.external_ref"
-    " WHERE r.code IS NULL";
+    " FROM import_rows r LEFT JOIN mandates m ON" OF_SOURCE("m") "AND" SOURCE_KEYS(
+        "m") "= $1::text || '|' || r.external_ref"
+             " WHERE r.code IS NULL";
 
 /* The first import of a source keys no mandate (the source's lock keeps
  * another import of it out, and only imports set a source): its good rows
  * are all new, and import_good is a view of the staged rows instead of a
  * copy of them (measured: the copy took 1.2 s of a million-row first
  * import's 3.1 s of checks).  Dropped with import_rows at the commit. */
-static const char first_sql[] = "SELECT NOT EXISTS (SELECT 1 FROM mandates WHERE source = $1)";
+static const char first_sql[] =
+    "SELECT NOT EXISTS (SELECT 1 FROM mandates m WHERE" OF_SOURCE("m") ")";
 
 static const char good_view_sql[] =
     "CREATE TEMP VIEW import_good AS"

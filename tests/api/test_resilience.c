@@ -461,6 +461,46 @@ static void test_live_rule_in_the_database(void **state) {
   free(unknown);
 }
 
+/* An imported mandate's key, (source, external_ref), is unique in the
+ * database for every writer (schema/0010 indexes it as one value,
+ * source || '|' || external_ref): a second mandate with the same key
+ * fails (23505), and a source with a '|' in it, which could make two
+ * different keys one value, is refused (23514). */
+static void test_import_key_in_the_database(void **state) {
+  (void)state;
+  char p[14], rep[14], src[40];
+  random_bsn(p);
+  random_bsn(rep);
+  snprintf(src, sizeof src, "rt-%s", p + 4);
+  PGconn *a = db_conn_other();
+  exec_ok(a, "BEGIN");
+#define KEYED(source, ref)                                                                         \
+  xasprintf("INSERT INTO mandates (principal, representative, service, kind, status,"              \
+            " valid_from, valid_until, initiated_by, origin, source, external_ref)"                \
+            " VALUES ('%s', '%s', 'gemeente-afval',"                                               \
+            " 'voluntary', 'revoked', now(), now() + interval '1 day', 'admin',"                   \
+            " 'import', '%s', '%s')",                                                              \
+            p, rep, source, ref)
+  char *first = KEYED(src, "b|c"), *again = KEYED(src, "b|c"), *other_ref = KEYED(src, "b");
+  exec_ok(a, first);
+  exec_ok(a, "SAVEPOINT s");
+  expect_violation(PQexec(a, again), "23505", "mandates_import_key");
+  exec_ok(a, "ROLLBACK TO SAVEPOINT s");
+  exec_ok(a, other_ref);
+  /* (src, "b|c") and (src|b, "c") would both be "src|b|c". */
+  char *bar_source = xasprintf("%s|b", src);
+  char *barred = KEYED(bar_source, "c");
+  expect_violation(PQexec(a, barred), "23514", "source_without_bar");
+#undef KEYED
+  exec_ok(a, "ROLLBACK");
+  PQfinish(a);
+  free(first);
+  free(again);
+  free(other_ref);
+  free(bar_source);
+  free(barred);
+}
+
 static int group_setup(void **state) {
   (void)state;
   date_from_today(7, from_date);
@@ -481,6 +521,7 @@ int main(void) {
       cmocka_unit_test(test_concurrent_accepts),
       cmocka_unit_test(test_live_rule_in_the_database),
       cmocka_unit_test(test_party_checks_in_the_database),
+      cmocka_unit_test(test_import_key_in_the_database),
       cmocka_unit_test(test_database_connections_killed),
       cmocka_unit_test(test_connections_killed_under_load),
   };
