@@ -112,7 +112,8 @@ static enum db_status results_end(PGconn *c, const char *what, enum db_status st
 /* Runs sql, a COPY … TO STDOUT, and hands each line to each (until it
  * returns false; the rest is read and dropped); *rows counts the lines.
  * A line each refused, or a broken stream, is a hard error, logged. */
-static enum db_status copy_out_each(PGconn *c, const char *what, const char *sql,
+static enum db_status copy_out_each(PGconn *c, const char *import_id, const char *what,
+                                    const char *sql,
                                     bool (*each)(void *ctx, const char *line, size_t len),
                                     void *ctx, long long *rows) {
   *rows = 0;
@@ -132,7 +133,7 @@ static enum db_status copy_out_each(PGconn *c, const char *what, const char *sql
   }
   st = results_end(c, what, st, NULL);
   if (st == DB_OK && (len == -2 || !taken)) {
-    log_msg(LOG_ERROR, "import: %s: the lines could not be taken", what);
+    log_msg(LOG_ERROR, "import %s: %s: the lines could not be taken", import_id, what);
     st = DB_HARD_ERROR;
   }
   return st;
@@ -152,7 +153,7 @@ enum db_status import_trail_stream(PGconn *c, const struct import_job *job,
                                    struct import_outcome *out, const char *what, const char *sql,
                                    long long *rows) {
   struct trail_pass pass = {out->trail, job->id};
-  return copy_out_each(c, what, sql, trail_pass_line, &pass, rows);
+  return copy_out_each(c, job->id, what, sql, trail_pass_line, &pass, rows);
 }
 
 /* ---- The trail of the inserts --------------------------------------- */
@@ -215,11 +216,13 @@ static bool id_set_add(void *ctx, const char *line, size_t len) {
   return len == 37 && uuid_bytes(line, set->ids[set->n++]);
 }
 
-static enum db_status id_set_fetch(PGconn *c, struct id_set *set, bool inserted) {
+static enum db_status id_set_fetch(PGconn *c, const char *import_id, struct id_set *set,
+                                   bool inserted) {
   set->inserted = inserted;
   long long n;
-  enum db_status st = copy_out_each(
-      c, "new mandates' ids", inserted ? inserted_sql : not_inserted_sql, id_set_add, set, &n);
+  enum db_status st =
+      copy_out_each(c, import_id, "new mandates' ids", inserted ? inserted_sql : not_inserted_sql,
+                    id_set_add, set, &n);
   if (st == DB_OK && set->n > 1)
     qsort(set->ids, set->n, sizeof *set->ids, id_cmp);
   return st;
@@ -293,7 +296,7 @@ enum db_status import_trail_created(PGconn *c, const struct import_job *job,
   if (job->created == NULL || fflush(job->created) != 0 || fseeko(job->created, 0, SEEK_SET) != 0)
     return DB_HARD_ERROR;
   struct id_set set = {0};
-  enum db_status st = id_set_fetch(c, &set, out->inserted * 2 <= job->rows);
+  enum db_status st = id_set_fetch(c, job->id, &set, out->inserted * 2 <= job->rows);
   if (st == DB_OK && !PQsendQuery(c, sql)) {
     log_msg(LOG_ERROR, "import %s: insert: %s", job->id, PQerrorMessage(c));
     st = DB_HARD_ERROR;
