@@ -196,9 +196,8 @@ static const char staging_sql[] =
     "CREATE TEMP TABLE import_rows (line int8 NOT NULL, ref_known boolean NOT NULL,"
     " ref_seen boolean NOT NULL, pair_seen boolean NOT NULL, code text, message text,"
     " external_ref text, principal text, representative text, service text, kind text,"
-    " valid_from text, valid_until text, court_ref text, court text, vf timestamptz, vu "
-    "timestamptz, k mandate_kind,"
-    " new_id uuid NOT NULL)"
+    " valid_from text, valid_until text, court_ref text, court text,"
+    " vf timestamptz, vu timestamptz, k mandate_kind, new_id uuid NOT NULL)"
     " ON COMMIT DROP";
 
 enum db_status import_db_start(PGconn *c, const char *source, bool *busy) {
